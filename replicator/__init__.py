@@ -1,0 +1,1 @@
+"""replicator: replicate the rows of files on object storage into a sink."""

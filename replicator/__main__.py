@@ -1,0 +1,3 @@
+from replicator.cli.app import main
+
+main()

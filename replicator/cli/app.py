@@ -1,0 +1,153 @@
+"""The ``replicate`` command line."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from replicator.cli import options as opt
+from replicator.cli.progress import LiveView, LogView, render_summary
+from replicator.config import Settings, build_settings, coerce, load_config
+from replicator.errors import ReplicatorError
+from replicator.runner.events import EventHandler, RunSummary, ignore
+from replicator.runner.snapshot import run_snapshot
+from replicator.runner.stop import StopToken
+
+app = typer.Typer(
+    name="replicate",
+    help="Replicate the rows of files on object storage (S3, GCS, Azure, local) into a sink.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Replicate the rows of files on object storage (S3, GCS, Azure, local) into a sink."""
+
+
+EXIT_FAILED_FILES = 1
+EXIT_INTERRUPTED = 130
+
+
+def _settings(config: Path | None, given: dict[str, Any]) -> Settings:
+    from_file = load_config(config) if config else {}
+    from_cli = coerce({k: v for k, v in given.items() if v is not None}, origin="command line")
+    return build_settings(from_file, from_cli)
+
+
+@contextmanager
+def _signals(stop: StopToken) -> Iterator[None]:
+    """First Ctrl-C/SIGTERM drains, the second aborts the files in work."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.request()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@contextmanager
+def _view(quiet: bool) -> Iterator[tuple[EventHandler, Console]]:
+    console = Console(stderr=True)
+    if quiet:
+        yield ignore, console
+    elif console.is_terminal:
+        with LiveView(console) as live:
+            yield live, console
+    else:
+        yield LogView(sys.stderr), console
+
+
+def _run(debug: bool, body: Callable[[], int]) -> None:
+    try:
+        code = body()
+    except ReplicatorError as exc:
+        if debug:
+            traceback.print_exc()
+        # One line, never wrapped: scripts grep it and people read it.
+        sys.stderr.write(f"error: {exc}\n")
+        raise typer.Exit(exc.exit_code) from None
+    raise typer.Exit(code)
+
+
+def _finish(summary: RunSummary, console: Console, quiet: bool) -> int:
+    if not quiet:
+        Console().print(render_summary(summary))
+    elif summary.failures:
+        for key, reason in summary.failures:
+            console.print(f"failed {key}: {reason}", highlight=False)
+    if summary.files_failed:
+        return EXIT_FAILED_FILES
+    if summary.interrupted:
+        return EXIT_INTERRUPTED
+    return 0
+
+
+@app.command()
+def snapshot(
+    source: opt.Source = None,
+    dest: opt.Dest = None,
+    config: opt.ConfigFile = None,
+    name: opt.Name = None,
+    state: opt.State = None,
+    format: opt.Format = None,
+    compression: opt.Compression = None,
+    chunk_size: opt.ChunkSize = None,
+    system_columns: opt.SystemColumns = None,
+    csv_delimiter: opt.CsvDelimiter = None,
+    csv_header: opt.CsvHeader = None,
+    csv_column_names: opt.CsvColumnNames = None,
+    csv_null_values: opt.CsvNullValues = None,
+    include: opt.Include = None,
+    exclude: opt.Exclude = None,
+    modified_after: opt.ModifiedAfter = None,
+    skip_empty: opt.SkipEmpty = None,
+    output_format: opt.OutputFormat = None,
+    concurrency: opt.Concurrency = None,
+    inflight_limit: opt.InflightLimit = None,
+    full_refresh: opt.FullRefresh = None,
+    quiet: opt.Quiet = None,
+    endpoint_url: opt.EndpointUrl = None,
+    region: opt.Region = None,
+    profile: opt.Profile = None,
+    verify_tls: opt.VerifyTls = None,
+    debug: opt.Debug = False,
+) -> None:
+    """Replicate every file under SOURCE into DEST once, skipping files already completed.
+
+    Rerun after a crash or Ctrl-C: completed files (same key and etag) are skipped and the rest
+    are redone; outputs are overwritten in place, so no row is written twice.
+    """
+    given = dict(locals())
+    del given["config"], given["debug"]
+
+    def body() -> int:
+        settings = _settings(config, given)
+        stop = StopToken()
+        with _signals(stop), _view(settings.quiet) as (view, console):
+            summary = run_snapshot(settings, view, stop)
+        return _finish(summary, console, settings.quiet)
+
+    _run(debug, body)
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,239 @@
+"""Command-line options shared by the commands, each with its help text.
+
+Every option defaults to None so that only the options actually given override the config file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+_READ = "Reading"
+_FIND = "Choosing files"
+_WRITE = "Writing"
+_RUN = "Running"
+_S3 = "Storage"
+
+Source = Annotated[
+    str | None,
+    typer.Argument(
+        help="Where the files are: a local folder or an fsspec URL (s3://bucket/prefix/).",
+        show_default=False,
+    ),
+]
+Dest = Annotated[
+    str | None,
+    typer.Argument(help="Where the rows go: a local folder or an fsspec URL.", show_default=False),
+]
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="TOML file with any of these options (as keys); options given here win.",
+        show_default=False,
+    ),
+]
+Name = Annotated[
+    str | None,
+    typer.Option(
+        help="Pipeline name: the namespace of its state. Default: derived from SOURCE and DEST.",
+        show_default=False,
+        rich_help_panel=_RUN,
+    ),
+]
+State = Annotated[
+    str | None,
+    typer.Option(
+        help="SQLite state file. Default: $REPLICATOR_STATE, else $XDG_STATE_HOME/replicator/state.db, else ~/.local/state/replicator/state.db.",
+        show_default=False,
+        rich_help_panel=_RUN,
+    ),
+]
+Format = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        "-f",
+        help="Input format: csv, tsv, jsonl, parquet, lines or raw. Default: from each file's extension.",
+        show_default=False,
+        rich_help_panel=_READ,
+    ),
+]
+Compression = Annotated[
+    str | None,
+    typer.Option(
+        help="Input compression: infer (extension, then magic bytes), none, gzip, zstd, bz2 or xz. [default: infer]",
+        show_default=False,
+        rich_help_panel=_READ,
+    ),
+]
+ChunkSize = Annotated[
+    str | None,
+    typer.Option(
+        help="Bytes read per chunk, e.g. 8MiB. Memory per file in work is about this. [default: 8MiB]",
+        show_default=False,
+        rich_help_panel=_READ,
+    ),
+]
+SystemColumns = Annotated[
+    bool | None,
+    typer.Option(
+        "--system-columns/--no-system-columns",
+        help="Add _file (source key) and _row (row index in the file) to every row. [default: on]",
+        show_default=False,
+        rich_help_panel=_READ,
+    ),
+]
+CsvDelimiter = Annotated[
+    str | None,
+    typer.Option(
+        help="CSV field delimiter. [default: ',' for csv, tab for tsv]",
+        show_default=False,
+        rich_help_panel=_READ,
+    ),
+]
+CsvHeader = Annotated[
+    bool | None,
+    typer.Option(
+        "--csv-header/--csv-no-header",
+        help="Whether the first CSV line names the columns. [default: header]",
+        show_default=False,
+        rich_help_panel=_READ,
+    ),
+]
+CsvColumnNames = Annotated[
+    str | None,
+    typer.Option(
+        help="Comma-separated CSV column names (replace the header, or name headerless columns).",
+        show_default=False,
+        rich_help_panel=_READ,
+    ),
+]
+CsvNullValues = Annotated[
+    str | None,
+    typer.Option(
+        help="Comma-separated spellings of null in CSV. [default: pyarrow's: '', NULL, NaN, ...]",
+        show_default=False,
+        rich_help_panel=_READ,
+    ),
+]
+Include = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--include",
+        "-i",
+        help="Glob of keys to take (repeatable). Without '/' it matches file names at any depth (*.csv.gz); with '/' whole keys, ** spanning folders.",
+        show_default=False,
+        rich_help_panel=_FIND,
+    ),
+]
+Exclude = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exclude",
+        "-x",
+        help="Glob of keys to leave out (repeatable); wins over --include.",
+        show_default=False,
+        rich_help_panel=_FIND,
+    ),
+]
+ModifiedAfter = Annotated[
+    str | None,
+    typer.Option(
+        help="Only files modified after this time (ISO 8601, e.g. 2026-01-31T00:00:00Z).",
+        show_default=False,
+        rich_help_panel=_FIND,
+    ),
+]
+SkipEmpty = Annotated[
+    bool | None,
+    typer.Option(
+        "--skip-empty/--keep-empty",
+        help="Skip zero-byte files. [default: skip]",
+        show_default=False,
+        rich_help_panel=_FIND,
+    ),
+]
+OutputFormat = Annotated[
+    str | None,
+    typer.Option(
+        help="Output format: parquet, jsonl, csv, or raw (byte-for-byte mirror). [default: parquet]",
+        show_default=False,
+        rich_help_panel=_WRITE,
+    ),
+]
+Concurrency = Annotated[
+    int | None,
+    typer.Option(
+        help="Files replicated in parallel. [default: 2 x cores, 2 to 16]",
+        show_default=False,
+        rich_help_panel=_RUN,
+    ),
+]
+InflightLimit = Annotated[
+    str | None,
+    typer.Option(
+        help="Most bytes read and not yet written by the sink, e.g. 64MiB, 1GiB. [default: 256MiB]",
+        show_default=False,
+        rich_help_panel=_RUN,
+    ),
+]
+FullRefresh = Annotated[
+    bool | None,
+    typer.Option(
+        "--full-refresh",
+        help="Replicate every file again, even those already completed.",
+        show_default=False,
+        rich_help_panel=_RUN,
+    ),
+]
+Quiet = Annotated[
+    bool | None,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="No progress output; only errors and the exit code.",
+        show_default=False,
+        rich_help_panel=_RUN,
+    ),
+]
+Debug = Annotated[
+    bool,
+    typer.Option("--debug", help="Show full tracebacks on errors.", rich_help_panel=_RUN),
+]
+EndpointUrl = Annotated[
+    str | None,
+    typer.Option(
+        help="S3-compatible endpoint, e.g. http://127.0.0.1:9000. [default: AWS_ENDPOINT_URL, else AWS]",
+        show_default=False,
+        rich_help_panel=_S3,
+    ),
+]
+Region = Annotated[
+    str | None,
+    typer.Option(
+        help="AWS region. [default: from AWS_REGION / the profile]",
+        show_default=False,
+        rich_help_panel=_S3,
+    ),
+]
+Profile = Annotated[
+    str | None,
+    typer.Option(
+        help="AWS profile from ~/.aws/config. [default: AWS_PROFILE]",
+        show_default=False,
+        rich_help_panel=_S3,
+    ),
+]
+VerifyTls = Annotated[
+    bool | None,
+    typer.Option(
+        "--verify-tls/--no-verify-tls",
+        help="Verify TLS certificates. Turn off only for a test endpoint you trust. [default: verify]",
+        show_default=False,
+        rich_help_panel=_S3,
+    ),
+]

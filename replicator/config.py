@@ -1,0 +1,222 @@
+"""Pipeline settings: one frozen dataclass, loaded from a TOML file and overridden by the CLI.
+
+Unknown keys are an error that names the key; values are checked once, here, so the rest of the
+code can trust them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import difflib
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from replicator.errors import ConfigError
+from replicator.readers.base import COMPRESSIONS, DEFAULT_CHUNK_SIZE, FORMATS
+from replicator.units import parse_duration, parse_size
+
+OutputFormat = Literal["parquet", "jsonl", "csv", "raw"]
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("parquet", "jsonl", "csv", "raw")
+
+
+def default_concurrency() -> int:
+    # Parsing is CPU-bound but releases the GIL; S3 reads are I/O-bound: a few per core pays.
+    return max(2, min(16, (os.cpu_count() or 2) * 2))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs. Field names are the TOML keys (``-`` and ``_`` both accepted)."""
+
+    source: str = ""
+    dest: str = ""
+    name: str | None = None
+    state: str | None = None
+    # reading
+    format: str | None = None
+    compression: str = "infer"
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    system_columns: bool = True
+    csv_delimiter: str | None = None
+    csv_quote_char: str | None = '"'
+    csv_header: bool = True
+    csv_column_names: tuple[str, ...] | None = None
+    csv_null_values: tuple[str, ...] | None = None
+    csv_newlines_in_values: bool = True
+    # discovery
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    modified_after: float | None = None
+    skip_empty: bool = True
+    # writing
+    output_format: str = "parquet"
+    parquet_compression: str = "zstd"
+    # running
+    concurrency: int = field(default_factory=default_concurrency)
+    inflight_limit: int = 256 * 1024 * 1024
+    full_refresh: bool = False
+    quiet: bool = False
+    # watch
+    poll_interval: float = 30.0
+    max_poll_interval: float = 300.0
+    # storage
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    anonymous: bool = False
+    verify_tls: bool = True
+
+    def __post_init__(self) -> None:
+        if self.format is not None and self.format not in FORMATS:
+            raise ConfigError(f"format: {self.format!r} is not one of {', '.join(FORMATS)}")
+        if self.compression not in COMPRESSIONS:
+            raise ConfigError(
+                f"compression: {self.compression!r} is not one of {', '.join(COMPRESSIONS)}"
+            )
+        if self.output_format not in OUTPUT_FORMATS:
+            raise ConfigError(
+                f"output-format: {self.output_format!r} is not one of {', '.join(OUTPUT_FORMATS)}"
+            )
+        if self.output_format == "raw" and self.format not in (None, "raw"):
+            raise ConfigError(
+                "output-format raw mirrors bytes; it needs --format raw (or no format)"
+            )
+        if self.concurrency < 1:
+            raise ConfigError(f"concurrency must be at least 1 (got {self.concurrency})")
+        if self.chunk_size < 1024:
+            raise ConfigError(f"chunk-size must be at least 1KiB (got {self.chunk_size})")
+        if self.inflight_limit < 1:
+            raise ConfigError("inflight-limit must be positive")
+        if self.csv_delimiter is not None and len(self.csv_delimiter) != 1:
+            raise ConfigError(f"csv-delimiter must be one character (got {self.csv_delimiter!r})")
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+_FIELDS = {f.name: f for f in fields(Settings)}
+_HINTS = typing.get_type_hints(Settings)
+_SIZE_FIELDS = {"chunk_size", "inflight_limit"}
+_DURATION_FIELDS = {"poll_interval", "max_poll_interval"}
+
+
+def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a TOML config file into checked values keyed by ``Settings`` field names."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    return coerce(raw, origin=str(path))
+
+
+def coerce(raw: Mapping[str, Any], *, origin: str) -> dict[str, Any]:
+    """Check and convert raw values (from TOML or the CLI) to ``Settings`` field types."""
+    values: dict[str, Any] = {}
+    for key, value in _flatten(raw).items():
+        name = key.replace("-", "_")
+        if name not in _FIELDS:
+            raise ConfigError(f"{origin}: unknown key {key!r}; {_suggest(name)}")
+        values[name] = _convert(name, value, origin)
+    return values
+
+
+def _suggest(name: str) -> str:
+    known = sorted(n.replace("_", "-") for n in _FIELDS)
+    close = difflib.get_close_matches(name.replace("_", "-"), known, n=1)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"known keys: {', '.join(known)}"
+
+
+def _flatten(raw: Mapping[str, Any]) -> dict[str, Any]:
+    # A [csv] table is sugar for csv-* keys.
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "csv" and isinstance(value, Mapping):
+            for sub, sub_value in value.items():
+                flat[f"csv_{sub.replace('-', '_')}"] = sub_value
+        else:
+            flat[key] = value
+    return flat
+
+
+def _convert(name: str, value: Any, origin: str) -> Any:
+    setting = f"{origin}: {name.replace('_', '-')}"
+    if name in _SIZE_FIELDS:
+        return parse_size(value, setting=setting)
+    if name in _DURATION_FIELDS:
+        return parse_duration(value, setting=setting)
+    if name == "modified_after":
+        return parse_timestamp(value, setting=setting)
+    return _check_type(_HINTS[name], value, setting)
+
+
+def _check_type(hint: Any, value: Any, setting: str) -> Any:
+    args = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _check_type(inner[0], value, setting)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{setting} must be a list of strings (got {value!r})")
+        return tuple(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{setting} must be true or false (got {value!r})")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{setting} must be a whole number (got {value!r})")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{setting} must be a number (got {value!r})")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{setting} must be a string (got {value!r})")
+        return value
+    return value
+
+
+def parse_timestamp(value: Any, *, setting: str = "modified-after") -> float:
+    """Seconds since the epoch from a number, an ISO 8601 string or a TOML datetime."""
+    if isinstance(value, dt.datetime):
+        stamp = value
+    elif isinstance(value, dt.date):
+        stamp = dt.datetime(value.year, value.month, value.day)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    elif isinstance(value, str):
+        try:
+            stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigError(
+                f"{setting}: cannot read {value!r} as a time; use ISO 8601, e.g. 2026-01-31T12:00:00Z"
+            ) from None
+    else:
+        raise ConfigError(f"{setting}: cannot read {value!r} as a time")
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=dt.UTC)
+    return stamp.timestamp()
+
+
+def build_settings(config: Mapping[str, Any], overrides: Mapping[str, Any]) -> Settings:
+    """Defaults, then the config file's values, then the command line's (only those given)."""
+    merged = {**config, **{k: v for k, v in overrides.items() if v is not None}}
+    return Settings(**merged)

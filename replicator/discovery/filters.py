@@ -1,0 +1,55 @@
+"""Which keys a pipeline takes: include/exclude globs and a modification-time floor."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+from fsspec.utils import glob_translate
+
+
+@dataclass(frozen=True)
+class KeyFilter:
+    """Globs over keys (paths relative to the source root).
+
+    A pattern without "/" matches the file name at any depth (``*.csv``); a pattern with "/"
+    matches the whole key, with ``**`` spanning folders (``logs/**/*.json.gz``). No include
+    pattern means every key; an exclude wins over an include.
+    """
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    modified_after: float | None = None
+    skip_empty: bool = True
+
+    @cached_property
+    def _include(self) -> list[tuple[bool, re.Pattern[str]]]:
+        return [_compile(p) for p in self.include]
+
+    @cached_property
+    def _exclude(self) -> list[tuple[bool, re.Pattern[str]]]:
+        return [_compile(p) for p in self.exclude]
+
+    def accepts_key(self, key: str) -> bool:
+        if self.include and not any(_match(p, key) for p in self._include):
+            return False
+        return not any(_match(p, key) for p in self._exclude)
+
+    def accepts(self, key: str, size: int, mtime: float | None) -> bool:
+        if self.skip_empty and size == 0:
+            return False
+        if self.modified_after is not None and mtime is not None and mtime <= self.modified_after:
+            return False
+        return self.accepts_key(key)
+
+
+def _compile(pattern: str) -> tuple[bool, re.Pattern[str]]:
+    pattern = pattern.lstrip("/")
+    return "/" in pattern, re.compile(glob_translate(pattern))
+
+
+def _match(compiled: tuple[bool, re.Pattern[str]], key: str) -> bool:
+    whole_key, regex = compiled
+    target = key if whole_key else key.rsplit("/", 1)[-1]
+    return regex.match(target) is not None

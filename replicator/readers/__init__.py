@@ -1,0 +1,78 @@
+"""Readers: one file in, a stream of ``Chunk``s out.
+
+``read_file`` picks the parser by format (given, or inferred from the key's extension), and
+every format goes through the same chunking (system columns, offsets, the completed flag, error
+translation). Formats: csv, tsv, jsonl, parquet, lines, raw; compression: gzip, zstd, bz2, xz.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterator
+
+from fsspec import AbstractFileSystem
+
+from replicator.model import Chunk, FileInfo
+from replicator.readers.base import (
+    COMPRESSIONS,
+    DEFAULT_CHUNK_SIZE,
+    FORMATS,
+    Compression,
+    CsvOptions,
+    Format,
+    Reader,
+    ReaderOptions,
+)
+from replicator.readers.chunking import Piece, to_chunks
+from replicator.readers.columns import FILE_COLUMN, ROW_COLUMN, SYSTEM_COLUMNS
+from replicator.readers.compression import codec_from_extension, codec_from_magic
+from replicator.readers.csv import read_csv, read_tsv
+from replicator.readers.formats import infer_format, resolve_format
+from replicator.readers.jsonl import read_jsonl
+from replicator.readers.lines import LINE_COLUMN, read_lines
+from replicator.readers.parquet import read_parquet
+from replicator.readers.raw import DATA_COLUMN, read_raw
+
+__all__ = [
+    "COMPRESSIONS",
+    "DATA_COLUMN",
+    "DEFAULT_CHUNK_SIZE",
+    "FILE_COLUMN",
+    "FORMATS",
+    "LINE_COLUMN",
+    "ROW_COLUMN",
+    "SYSTEM_COLUMNS",
+    "Compression",
+    "CsvOptions",
+    "Format",
+    "Reader",
+    "ReaderOptions",
+    "codec_from_extension",
+    "codec_from_magic",
+    "infer_format",
+    "read_file",
+    "resolve_format",
+]
+
+_Parse = Callable[[AbstractFileSystem, FileInfo, ReaderOptions], Generator[Piece, None, None]]
+
+_PARSERS: dict[Format, _Parse] = {
+    "csv": read_csv,
+    "tsv": read_tsv,
+    "jsonl": read_jsonl,
+    "parquet": read_parquet,
+    "lines": read_lines,
+    "raw": read_raw,
+}
+
+
+def read_file(fs: AbstractFileSystem, file: FileInfo, options: ReaderOptions) -> Iterator[Chunk]:
+    """The chunks of ``file``, in order; the last has ``completed=True``.
+
+    Raises ``ReadError`` at once when the format cannot be inferred, and while iterating when
+    the content cannot be parsed (after yielding the rows before the bad one). Storage errors
+    (``FileNotFoundError`` for a vanished file, ``PermissionError``, ...) propagate unchanged.
+    """
+    fmt = resolve_format(file.key, options)
+    pieces = _PARSERS[fmt](fs, file, options)
+    system_columns = options.system_columns and fmt != "raw"
+    return to_chunks(file, pieces, fmt=fmt, options=options, system_columns=system_columns)

@@ -1,0 +1,77 @@
+"""From a format's batches to the ``Chunk``s of the reader contract.
+
+Each format yields ``Piece``s (a batch, and the stored byte position after it when known). This
+module numbers the rows, appends the system columns, marks the last chunk ``completed`` (by
+holding one piece back), and turns parse errors into ``ReadError`` after handing over the rows
+read before the error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Generator, Iterator
+from typing import NamedTuple
+
+import pyarrow as pa
+
+from replicator.model import Chunk, FileInfo, Offset
+from replicator.readers.base import ReaderOptions
+from replicator.readers.columns import add_system_columns
+from replicator.readers.failures import as_read_error, is_read_error
+
+# An empty file has no columns: its only chunk holds no rows and, if on, the system columns.
+EMPTY_BATCH = pa.RecordBatch.from_arrays([], names=[])
+
+
+class Piece(NamedTuple):
+    """A batch of rows in file order, and the byte position in the stored stream after it."""
+
+    batch: pa.RecordBatch
+    byte: int | None = None
+
+
+Pieces = Generator[Piece, None, None]
+
+
+def to_chunks(
+    file: FileInfo, pieces: Pieces, *, fmt: str, options: ReaderOptions, system_columns: bool
+) -> Iterator[Chunk]:
+    """The chunks of ``file``; the last one has ``completed=True`` and may hold no rows."""
+    rows = 0
+
+    def chunk(piece: Piece, completed: bool) -> Chunk:
+        nonlocal rows
+        batch = piece.batch
+        if system_columns:
+            batch = add_system_columns(batch, file.key, rows)
+        rows += piece.batch.num_rows
+        return Chunk(file=file, offset=Offset(rows, piece.byte), items=batch, completed=completed)
+
+    pending: Piece | None = None
+    with contextlib.closing(pieces):
+        while True:
+            try:
+                piece = next(pieces, None)
+            except Exception as exc:
+                if not is_read_error(exc):
+                    raise
+                if pending is not None and pending.batch.num_rows:
+                    # The rows before the bad one are good: hand them over, then fail.
+                    yield chunk(pending, completed=False)
+                failure = as_read_error(
+                    exc, key=file.key, fmt=fmt, rows=rows, chunk_size=options.chunk_size
+                )
+                if failure is exc:
+                    raise
+                raise failure from exc
+            if piece is None:
+                break
+            if pending is None or (pending.batch.num_rows == 0 and piece.batch.num_rows):
+                pending = piece
+            elif piece.batch.num_rows == 0:
+                # Nothing to send, but the position moved on.
+                pending = Piece(pending.batch, piece.byte)
+            else:
+                yield chunk(pending, completed=False)
+                pending = piece
+    yield chunk(pending or Piece(EMPTY_BATCH), completed=True)

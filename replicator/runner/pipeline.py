@@ -1,0 +1,94 @@
+"""A pipeline: the pieces a run wires together, built once from ``Settings``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from replicator.checkpoint.location import default_pipeline_name, default_state_path
+from replicator.checkpoint.sqlite import SqliteCheckpointStore
+from replicator.config import Settings
+from replicator.discovery.filters import KeyFilter
+from replicator.errors import ConfigError
+from replicator.readers.base import CsvOptions, ReaderOptions
+from replicator.sinks.files import FilesSink
+from replicator.storage import Location, StorageOptions, open_location
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    settings: Settings
+    name: str
+    state_path: Path
+    source: Location
+    dest: Location
+    reader_options: ReaderOptions
+    key_filter: KeyFilter
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Pipeline:
+        if not settings.source:
+            raise ConfigError("no source given; pass SOURCE or set 'source' in the config file")
+        if not settings.dest:
+            raise ConfigError("no destination given; pass DEST or set 'dest' in the config file")
+        storage = StorageOptions(
+            endpoint_url=settings.endpoint_url,
+            region=settings.region,
+            profile=settings.profile,
+            anonymous=settings.anonymous,
+            verify_tls=settings.verify_tls,
+        )
+        source = open_location(settings.source, storage)
+        dest = open_location(settings.dest, storage)
+        if source.protocol == dest.protocol and _overlaps(source.root, dest.root):
+            raise ConfigError(
+                f"the destination {settings.dest} lies inside the source {settings.source} "
+                "(or the reverse); pick a destination outside the source"
+            )
+        reader_options = ReaderOptions(
+            format=settings.format,  # type: ignore[arg-type]
+            compression=settings.compression,  # type: ignore[arg-type]
+            chunk_size=settings.chunk_size,
+            system_columns=settings.system_columns,
+            csv=CsvOptions(
+                delimiter=settings.csv_delimiter,
+                quote_char=settings.csv_quote_char,
+                header=settings.csv_header,
+                column_names=settings.csv_column_names,
+                null_values=settings.csv_null_values,
+                newlines_in_values=settings.csv_newlines_in_values,
+            ),
+        )
+        if settings.output_format == "raw":
+            reader_options = ReaderOptions(
+                format="raw", chunk_size=settings.chunk_size, system_columns=False
+            )
+        return cls(
+            settings=settings,
+            name=settings.name or default_pipeline_name(settings.source, settings.dest),
+            state_path=Path(settings.state) if settings.state else default_state_path(),
+            source=source,
+            dest=dest,
+            reader_options=reader_options,
+            key_filter=KeyFilter(
+                include=settings.include,
+                exclude=settings.exclude,
+                modified_after=settings.modified_after,
+                skip_empty=settings.skip_empty,
+            ),
+        )
+
+    def open_store(self) -> SqliteCheckpointStore:
+        return SqliteCheckpointStore(self.state_path, self.name)
+
+    def open_sink(self) -> FilesSink:
+        return FilesSink(
+            self.dest,
+            output_format=self.settings.output_format,  # type: ignore[arg-type]
+            parquet_compression=self.settings.parquet_compression,
+        )
+
+
+def _overlaps(a: str, b: str) -> bool:
+    a, b = a.rstrip("/") + "/", b.rstrip("/") + "/"
+    return a.startswith(b) or b.startswith(a)

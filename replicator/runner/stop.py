@@ -1,0 +1,38 @@
+"""Graceful and hard stops, shared by the CLI's signal handlers and the runners."""
+
+from __future__ import annotations
+
+import threading
+
+
+class StopToken:
+    """First request: drain (start nothing new, finish what is in work). Second: abort now.
+
+    Thread-safe; runners poll it between chunks and wait on it between polls.
+    """
+
+    def __init__(self) -> None:
+        self._drain = threading.Event()
+        self._abort = threading.Event()
+
+    def request(self) -> None:
+        """Escalate: the first call drains, any later call aborts."""
+        if self._drain.is_set():
+            self._abort.set()
+        self._drain.set()
+
+    def abort(self) -> None:
+        self._drain.set()
+        self._abort.set()
+
+    @property
+    def draining(self) -> bool:
+        return self._drain.is_set()
+
+    @property
+    def aborting(self) -> bool:
+        return self._abort.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True when a stop was requested meanwhile."""
+        return self._drain.wait(seconds)

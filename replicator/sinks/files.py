@@ -1,0 +1,319 @@
+"""The ``files`` sink: one output object per source file, visible only once complete.
+
+Locally the output is written to a hidden temp file next to its final path and renamed into place
+on commit. On object stores it is written straight to the final path: S3 (and GCS, Azure) show
+an object only once its upload completes on close, and an aborted upload leaves nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from typing import BinaryIO, Protocol
+
+import pyarrow as pa
+from fsspec import AbstractFileSystem
+from fsspec.spec import AbstractBufferedFile
+
+from replicator.errors import ConfigError
+from replicator.model import Chunk, FileInfo
+from replicator.sinks.base import Committed
+from replicator.sinks.paths import OUTPUT_FORMATS, OutputFormat, output_key
+from replicator.sinks.writers import FormatWriter, SinkError, open_writer
+from replicator.storage import Location, translate_errors
+
+# Local temp outputs are named ".<name>.<random>.tmp"; the name part is cut to stay within
+# the 255-byte limit on file names.
+_TEMP_NAME_BYTES = 120
+_LOCAL_BUFFER = 1024 * 1024
+
+
+class FilesSink:
+    """Writes each source file's rows to ``<root>/<key>.<ext>`` (``<root>/<key>`` for raw).
+
+    Thread-safe across files: chunks of different files are written in parallel; the lock only
+    guards the table of open outputs.
+    """
+
+    def __init__(
+        self,
+        location: Location,
+        output_format: OutputFormat = "parquet",
+        parquet_compression: str = "zstd",
+    ) -> None:
+        if output_format not in OUTPUT_FORMATS:
+            raise ConfigError(
+                f"unknown output format {output_format!r}; use one of {', '.join(OUTPUT_FORMATS)}"
+            )
+        _check_compression(parquet_compression)
+        self.location = location
+        self.output_format: OutputFormat = output_format
+        self.parquet_compression = parquet_compression
+        self._outputs: dict[str, _Output] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def output_path(self, key: str) -> str:
+        """The filesystem path of the output for source ``key``."""
+        path = self.location.path(output_key(key, self.output_format))
+        if self.location.is_local:
+            root = self.location.root
+            if os.path.commonpath([root, os.path.normpath(path)]) != root:
+                raise SinkError(
+                    f"{key}: the key points outside the destination folder; rename the source "
+                    "object or exclude it",
+                    key=key,
+                )
+        return path
+
+    def output_url(self, key: str) -> str:
+        """The URL of the output for ``key``: a plain path locally, ``s3://...`` and so on."""
+        path = self.output_path(key)
+        return path if self.location.is_local else str(self.location.fs.unstrip_protocol(path))
+
+    def write(self, chunk: Chunk) -> None:
+        """Write the chunk's rows to its file's output. Blocks until written to the stream."""
+        key = chunk.file.key
+        with self._lock:
+            if self._closed:
+                raise SinkError(f"{key}: the sink is closed", key=key)
+            output = self._outputs.get(key)
+            if output is None:
+                output = self._outputs[key] = self._new_output(key)
+        output.write(chunk)
+
+    def commit(self, file: FileInfo) -> Committed:
+        """Complete the file's output and make it visible at its final path. Blocks until it is."""
+        with self._lock:
+            output = self._outputs.get(file.key)
+        if output is None:
+            raise SinkError(
+                f"{file.key}: commit of a file with no chunk written; write its chunks first",
+                key=file.key,
+            )
+        committed = output.commit()
+        with self._lock:
+            if self._outputs.get(file.key) is output:
+                del self._outputs[file.key]
+        return committed
+
+    def abort(self, file: FileInfo) -> None:
+        """Drop the file's uncommitted output, temp file or upload included."""
+        with self._lock:
+            output = self._outputs.pop(file.key, None)
+        if output is not None:
+            output.abort()
+
+    def close(self) -> None:
+        """Abort every uncommitted output. Further writes raise ``SinkError``."""
+        with self._lock:
+            outputs = list(self._outputs.values())
+            self._outputs.clear()
+            self._closed = True
+        errors: list[Exception] = []
+        for output in outputs:
+            try:
+                output.abort()
+            except Exception as exc:  # one failed abort must not keep the others' uploads open
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def __enter__(self) -> FilesSink:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _new_output(self, key: str) -> _Output:
+        path = self.output_path(key)
+        url = self.output_url(key)
+        if self.location.is_local:
+            return _Output(key, url, lambda: _LocalTarget(path), self)
+        fs = self.location.fs
+        return _Output(key, url, lambda: _StoreTarget(fs, path), self)
+
+
+def _check_compression(compression: str) -> None:
+    if compression.lower() in ("none", "uncompressed"):
+        return
+    try:
+        available = pa.Codec.is_available(compression)
+    except ValueError:
+        available = False
+    if not available:
+        raise ConfigError(
+            f"parquet compression {compression!r} is not available; use zstd, snappy, gzip, "
+            "lz4, brotli or none"
+        )
+
+
+class _Target(Protocol):
+    """Where an output's bytes go, and how they are published or thrown away."""
+
+    stream: BinaryIO
+
+    def publish(self) -> None: ...
+
+    def discard(self) -> None: ...
+
+
+class _LocalTarget:
+    """A hidden temp file beside the final path, renamed over it once durable."""
+
+    def __init__(self, final: str) -> None:
+        self.final = final
+        folder, name = os.path.split(final)
+        os.makedirs(folder, exist_ok=True)
+        short = name.encode()[:_TEMP_NAME_BYTES].decode(errors="ignore")
+        # The leading dot hides it from Spark, pyarrow datasets and globbing readers.
+        self.temp = os.path.join(folder, f".{short}.{uuid.uuid4().hex[:16]}.tmp")
+        self.stream: BinaryIO = open(self.temp, "xb", buffering=_LOCAL_BUFFER)  # noqa: SIM115
+
+    def publish(self) -> None:
+        self.stream.flush()
+        os.fsync(self.stream.fileno())
+        self.stream.close()
+        os.replace(self.temp, self.final)
+        _fsync_folder(os.path.dirname(self.final))
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self.stream.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.temp)
+
+
+def _fsync_folder(folder: str) -> None:
+    # The rename is durable only once the folder entry is on disk.
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _StoreTarget:
+    """An upload straight to the final key; the store shows it only when the upload completes."""
+
+    def __init__(self, fs: AbstractFileSystem, path: str) -> None:
+        self._fs = fs
+        self._path = path
+        self.stream: BinaryIO = fs.open(path, "wb")
+
+    def publish(self) -> None:
+        self.stream.close()
+
+    def discard(self) -> None:
+        discard = getattr(self.stream, "discard", None)
+        if isinstance(self.stream, AbstractBufferedFile) and callable(discard):
+            discard()  # s3fs: aborts the multipart upload
+            # The file cannot be used after discard; mark it closed so that its finalizer does
+            # not try to complete the upload.
+            self.stream.closed = True
+            return
+        # A file without discard publishes on close: close it, then remove what appeared.
+        self.stream.close()
+        with contextlib.suppress(FileNotFoundError):
+            self._fs.rm(self._path)
+
+
+class _Output:
+    """The output of one source file, from its first chunk to commit or abort.
+
+    Chunks of one file come from one thread at a time; the lock only orders an abort (from
+    ``close``, say) against a write in progress. After a failed write the output is broken:
+    it is discarded and later writes or a commit raise until the file is aborted.
+    """
+
+    def __init__(
+        self, key: str, url: str, open_target: Callable[[], _Target], sink: FilesSink
+    ) -> None:
+        self._key = key
+        self._url = url
+        self._open_target = open_target
+        self._sink = sink
+        self._lock = threading.Lock()
+        self._target: _Target | None = None
+        self._writer: FormatWriter | None = None
+        self._rows = 0
+        self._completed = False
+        self._failed: str | None = None
+
+    def write(self, chunk: Chunk) -> None:
+        with self._lock:
+            self._check_usable()
+            if self._completed:
+                raise SinkError(
+                    f"{self._key}: a chunk arrived after the file's last chunk; abort the file "
+                    "and write it again",
+                    key=self._key,
+                )
+            try:
+                with translate_errors(self._url, "writing"):
+                    writer = self._writer or self._start(chunk.items.schema)
+                    writer.write(chunk.items)
+            except BaseException as exc:
+                self._fail(f"an earlier write failed ({type(exc).__name__})")
+                raise
+            self._rows += chunk.rows
+            self._completed = chunk.completed
+
+    def commit(self) -> Committed:
+        with self._lock:
+            self._check_usable()
+            if not self._completed or self._writer is None or self._target is None:
+                raise SinkError(
+                    f"{self._key}: commit before the file's last chunk was written; "
+                    "the output was left uncommitted",
+                    key=self._key,
+                )
+            try:
+                with translate_errors(self._url, "writing"):
+                    self._writer.finish()
+                    self._target.publish()
+            except BaseException as exc:
+                self._fail(f"its commit failed ({type(exc).__name__})")
+                raise
+            self._failed = "it was already committed"
+            return Committed(outputs=(self._url,), rows=self._rows)
+
+    def abort(self) -> None:
+        with self._lock:
+            failed, self._failed = self._failed, "it was aborted"
+            if failed is None:
+                with translate_errors(self._url, "aborting"):
+                    self._discard()
+
+    def _start(self, schema: pa.Schema) -> FormatWriter:
+        self._target = self._open_target()
+        self._writer = open_writer(
+            self._sink.output_format,
+            self._target.stream,
+            schema,
+            key=self._key,
+            parquet_compression=self._sink.parquet_compression,
+        )
+        return self._writer
+
+    def _check_usable(self) -> None:
+        if self._failed is not None:
+            raise SinkError(
+                f"{self._key}: the output cannot be written because {self._failed}; abort the "
+                "file and write it again",
+                key=self._key,
+            )
+
+    def _fail(self, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            self._discard()
+        self._failed = reason
+
+    def _discard(self) -> None:
+        if self._writer is not None:
+            self._writer.abandon()
+        if self._target is not None:
+            self._target.discard()

@@ -1,0 +1,310 @@
+"""Per-format writers: turn record batches into the bytes of one output object.
+
+A writer writes to a binary stream it does not own: ``finish`` completes the format (a parquet
+footer, say) and leaves closing, syncing and publishing the stream to the sink.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+from functools import partial
+from typing import Any, BinaryIO, Protocol
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from replicator.errors import TerminalError
+from replicator.sinks.paths import OutputFormat
+
+# Errors pyarrow raises for data it cannot write; I/O errors are left to the storage boundary.
+_DATA_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError)
+
+# jsonl rows are converted to Python objects this many at a time, to bound the memory it takes.
+_JSONL_SLICE_ROWS = 16_384
+
+
+class SinkError(TerminalError):
+    """The sink cannot write a file's rows as asked (schema change, type the format lacks)."""
+
+    def __init__(self, message: str, *, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class FormatWriter(Protocol):
+    """Writes batches of one file in one format to a stream it does not close."""
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Append ``batch``. Blocks until the stream has taken its bytes."""
+
+    def finish(self) -> None:
+        """Write what the format needs at the end (footer). The stream stays open."""
+
+    def abandon(self) -> None:
+        """Stop without completing the output: its stream is being thrown away."""
+
+
+def open_writer(
+    output_format: OutputFormat,
+    stream: BinaryIO,
+    schema: pa.Schema,
+    *,
+    key: str,
+    parquet_compression: str = "zstd",
+) -> FormatWriter:
+    """A writer of ``output_format`` for the file ``key``, whose first batch has ``schema``."""
+    if output_format == "parquet":
+        return ParquetOutput(stream, schema, key=key, compression=parquet_compression)
+    if output_format == "csv":
+        return CsvOutput(stream, schema, key=key)
+    if output_format == "jsonl":
+        return JsonlOutput(stream, key=key)
+    if output_format == "raw":
+        return RawOutput(stream, key=key)
+    raise ValueError(f"unknown output format {output_format!r}")
+
+
+def conform(batch: pa.RecordBatch, schema: pa.Schema, *, key: str) -> pa.RecordBatch:
+    """``batch`` with exactly ``schema``, when its columns can be cast without losing data.
+
+    Columns are matched by name. Text is never parsed into numbers or dates: a column that turned
+    from int to string half-way through a file means the reader's type inference changed its mind,
+    and parsing it back (``"02139"`` into ``2139``) would alter the data silently.
+    """
+    if batch.schema.equals(schema, check_metadata=False):
+        return batch
+    names = schema.names
+    if sorted(batch.schema.names) == sorted(names) and len(set(names)) == len(names):
+        batch = batch.select(names)
+    else:
+        raise _schema_error(key, batch.schema, schema, "the columns differ")
+    for field, target in zip(batch.schema, schema, strict=True):
+        if _is_text(field.type) and not _is_text(target.type):
+            raise _schema_error(key, batch.schema, schema, f"column {field.name!r} became text")
+    try:
+        return batch.cast(schema, safe=True)
+    except (*_DATA_ERRORS, ValueError) as exc:
+        raise _schema_error(key, batch.schema, schema, str(exc)) from exc
+
+
+def _is_text(type_: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(type_)
+        or pa.types.is_large_string(type_)
+        or pa.types.is_string_view(type_)
+        or pa.types.is_binary(type_)
+        or pa.types.is_large_binary(type_)
+        or pa.types.is_binary_view(type_)
+    )
+
+
+def _schema_error(key: str, got: pa.Schema, want: pa.Schema, why: str) -> SinkError:
+    return SinkError(
+        f"{key}: the rows changed schema within the file ({why}); the output was started with "
+        f"{_brief(want)} and a later chunk has {_brief(got)}. Give the reader an explicit schema, "
+        "or use a larger chunk size so types are inferred from more rows",
+        key=key,
+    )
+
+
+def _brief(schema: pa.Schema) -> str:
+    return "(" + ", ".join(f"{f.name}: {f.type}" for f in schema) + ")"
+
+
+def _format_error(key: str, output_format: str, exc: Exception) -> SinkError:
+    return SinkError(
+        f"{key}: cannot write the rows as {output_format} ({exc}); "
+        "choose an output format that holds these column types, e.g. parquet",
+        key=key,
+    )
+
+
+class ParquetOutput:
+    """One parquet file; each batch becomes a row group."""
+
+    def __init__(self, stream: BinaryIO, schema: pa.Schema, *, key: str, compression: str) -> None:
+        self._key = key
+        self._schema = schema
+        try:
+            self._writer = pq.ParquetWriter(stream, schema, compression=compression)
+        except _DATA_ERRORS as exc:
+            raise _format_error(key, "parquet", exc) from exc
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        # An empty batch (a file's empty last chunk) would only add an empty row group.
+        if batch.num_rows == 0:
+            return
+        batch = conform(batch, self._schema, key=self._key)
+        try:
+            self._writer.write_batch(batch)
+        except _DATA_ERRORS as exc:
+            raise _format_error(self._key, "parquet", exc) from exc
+
+    def finish(self) -> None:
+        # Only writes the footer: pyarrow does not close a stream it was handed.
+        self._writer.close()
+
+    def abandon(self) -> None:
+        # Otherwise the writer's finalizer writes a footer into the discarded stream.
+        self._writer.is_open = False
+
+
+class CsvOutput:
+    """One CSV file with a header line. Nested columns cannot be written as CSV."""
+
+    def __init__(self, stream: BinaryIO, schema: pa.Schema, *, key: str) -> None:
+        self._key = key
+        self._schema = schema
+        try:
+            self._writer = pacsv.CSVWriter(stream, schema)
+        except _DATA_ERRORS as exc:
+            raise _format_error(key, "csv", exc) from exc
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows == 0:
+            return
+        batch = conform(batch, self._schema, key=self._key)
+        try:
+            self._writer.write_batch(batch)
+        except _DATA_ERRORS as exc:
+            raise _format_error(self._key, "csv", exc) from exc
+
+    def finish(self) -> None:
+        self._writer.close()
+
+    def abandon(self) -> None:
+        pass
+
+
+class JsonlOutput:
+    """One JSON object per line.
+
+    Arrow has no JSON writer, so rows go through Python (``to_pylist``) and orjson. Top-level
+    columns whose Python form is lossy or unsupported are first converted in Arrow: timestamps
+    to ISO 8601 text (UTC with ``Z`` when zoned), times and decimals to text, durations to integer
+    counts of their unit. Binary values are written as base64 text.
+    """
+
+    def __init__(self, stream: BinaryIO, *, key: str) -> None:
+        self._stream = stream
+        self._key = key
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows == 0:
+            return
+        try:
+            batch = _jsonable(batch)
+        except _DATA_ERRORS as exc:
+            raise _format_error(self._key, "jsonl", exc) from exc
+        for start in range(0, batch.num_rows, _JSONL_SLICE_ROWS):
+            rows = batch.slice(start, _JSONL_SLICE_ROWS).to_pylist()
+            try:
+                lines = b"\n".join(map(_dumps, rows))
+            except (orjson.JSONEncodeError, ValueError) as exc:
+                raise _format_error(self._key, "jsonl", exc) from exc
+            self._stream.write(lines + b"\n")
+
+    def finish(self) -> None:
+        pass
+
+    def abandon(self) -> None:
+        pass
+
+
+def _jsonable(batch: pa.RecordBatch) -> pa.RecordBatch:
+    columns = [_jsonable_column(column) for column in batch.columns]
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+def _jsonable_column(column: pa.Array) -> pa.Array:
+    type_ = column.type
+    if pa.types.is_timestamp(type_):
+        if type_.tz is None:
+            return pc.strftime(column, format="%Y-%m-%dT%H:%M:%S")
+        utc = column.cast(pa.timestamp(type_.unit, tz="UTC"))
+        return pc.strftime(utc, format="%Y-%m-%dT%H:%M:%SZ")
+    if pa.types.is_time(type_) or pa.types.is_decimal(type_):
+        return column.cast(pa.string())
+    if pa.types.is_duration(type_):
+        return column.cast(pa.int64())
+    return column
+
+
+def _json_default(value: Any) -> Any:
+    # Only reached for values nested in structs or lists; top-level columns were converted.
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    raise TypeError(f"cannot write a {type(value).__name__} as JSON")
+
+
+_dumps = partial(orjson.dumps, default=_json_default)
+
+
+class RawOutput:
+    """The bytes of the ``data`` column, concatenated in order: a byte-for-byte mirror."""
+
+    def __init__(self, stream: BinaryIO, *, key: str) -> None:
+        self._stream = stream
+        self._key = key
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        index = batch.schema.get_field_index("data")
+        if index < 0:
+            raise SinkError(
+                f"{self._key}: raw output needs a binary 'data' column, and the rows have "
+                f"{_brief(batch.schema)}; read the source with format raw, or pick another "
+                "output format",
+                key=self._key,
+            )
+        column = _contiguous_binary(batch.column(index), self._key)
+        if len(column) == 0:
+            return
+        offset_type = pa.int64() if pa.types.is_large_binary(column.type) else pa.int32()
+        offsets = pa.Array.from_buffers(
+            offset_type, len(column) + 1, [None, column.buffers()[1]], offset=column.offset
+        )
+        start, end = offsets[0].as_py(), offsets[-1].as_py()
+        data = column.buffers()[2]
+        # The values of a binary array sit back to back in one buffer: write that slice, no copy.
+        if data is not None and end > start:
+            self._stream.write(memoryview(data)[start:end])
+
+    def finish(self) -> None:
+        pass
+
+    def abandon(self) -> None:
+        pass
+
+
+def _contiguous_binary(column: pa.Array, key: str) -> pa.Array:
+    """``column`` as binary or large_binary whose values are contiguous in its data buffer."""
+    type_ = column.type
+    if pa.types.is_string(type_):
+        column = column.cast(pa.binary())
+    elif (
+        pa.types.is_large_string(type_)
+        or pa.types.is_string_view(type_)
+        or pa.types.is_binary_view(type_)
+    ):
+        column = column.cast(pa.large_binary())
+    elif not (pa.types.is_binary(type_) or pa.types.is_large_binary(type_)):
+        raise SinkError(
+            f"{key}: raw output needs a binary 'data' column, not {type_}; read the source with "
+            "format raw, or pick another output format",
+            key=key,
+        )
+    if column.null_count:
+        # A null slot may still span bytes in the data buffer; nulls carry no bytes of the file.
+        column = pc.fill_null(column, pa.scalar(b"", column.type))
+    return column
