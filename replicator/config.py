@@ -66,6 +66,7 @@ class Settings:
     # watch
     poll_interval: float = 30.0
     max_poll_interval: float = 300.0
+    poll_overlap: float = 3600.0
     # storage
     endpoint_url: str | None = None
     region: str | None = None
@@ -104,7 +105,7 @@ class Settings:
 _FIELDS = {f.name: f for f in fields(Settings)}
 _HINTS = typing.get_type_hints(Settings)
 _SIZE_FIELDS = {"chunk_size", "inflight_limit"}
-_DURATION_FIELDS = {"poll_interval", "max_poll_interval"}
+_DURATION_FIELDS = {"poll_interval", "max_poll_interval", "poll_overlap"}
 
 
 def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -17,7 +17,6 @@ pytest_plugins = ["tests.seaweed"]
 DUMMY_AWS = {
     "AWS_ACCESS_KEY_ID": "testing-access-key",
     "AWS_SECRET_ACCESS_KEY": "testing-secret-key",
-    "AWS_SESSION_TOKEN": "testing-session-token",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
     # Never ask the instance metadata service: no traffic may leave loopback.
@@ -27,7 +26,14 @@ DUMMY_AWS = {
 
 @pytest.fixture(autouse=True)
 def _dummy_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS"):
+    # No session token: SeaweedFS takes one for a temporary credential and refuses it.
+    for name in (
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_SQS",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in DUMMY_AWS.items():
         monkeypatch.setenv(name, value)

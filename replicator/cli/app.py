@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import signal
 import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -21,6 +23,7 @@ from replicator.errors import ReplicatorError
 from replicator.runner.events import EventHandler, RunSummary, ignore
 from replicator.runner.snapshot import run_snapshot
 from replicator.runner.stop import StopToken
+from replicator.runner.watch import run_watch
 
 app = typer.Typer(
     name="replicate",
@@ -98,8 +101,7 @@ def _finish(summary: RunSummary, console: Console, quiet: bool) -> int:
     return 0
 
 
-@app.command()
-def snapshot(
+def _pipeline_options(
     source: opt.Source = None,
     dest: opt.Dest = None,
     config: opt.ConfigFile = None,
@@ -120,7 +122,6 @@ def snapshot(
     output_format: opt.OutputFormat = None,
     concurrency: opt.Concurrency = None,
     inflight_limit: opt.InflightLimit = None,
-    full_refresh: opt.FullRefresh = None,
     quiet: opt.Quiet = None,
     endpoint_url: opt.EndpointUrl = None,
     region: opt.Region = None,
@@ -128,22 +129,78 @@ def snapshot(
     verify_tls: opt.VerifyTls = None,
     debug: opt.Debug = False,
 ) -> None:
+    """The options every pipeline command takes; never called, only its signature is used."""
+
+
+def pipeline_command(func: Callable[..., None]) -> Callable[..., None]:
+    """Give ``func`` (which takes ``**options``) the shared pipeline options before its own."""
+    shared = inspect.signature(_pipeline_options, eval_str=True).parameters.values()
+    own = [
+        p
+        for p in inspect.signature(func, eval_str=True).parameters.values()
+        if p.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    params = [*shared, *own]
+    func.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    func.__annotations__ = {p.name: p.annotation for p in params}
+    return func
+
+
+def _run_pipeline(
+    options: dict[str, Any], run: Callable[[Settings, EventHandler, StopToken], RunSummary]
+) -> None:
+    config = options.pop("config")
+    debug = options.pop("debug")
+
+    def body() -> int:
+        settings = _settings(config, options)
+        stop = StopToken()
+        with _signals(stop), _view(settings.quiet) as (view, console):
+            summary = run(settings, view, stop)
+        return _finish(summary, console, settings.quiet)
+
+    _run(debug, body)
+
+
+@app.command()
+@pipeline_command
+def snapshot(full_refresh: opt.FullRefresh = None, **options: Any) -> None:
     """Replicate every file under SOURCE into DEST once, skipping files already completed.
 
     Rerun after a crash or Ctrl-C: completed files (same key and etag) are skipped and the rest
     are redone; outputs are overwritten in place, so no row is written twice.
     """
-    given = dict(locals())
-    del given["config"], given["debug"]
+    _run_pipeline({**options, "full_refresh": full_refresh}, run_snapshot)
 
-    def body() -> int:
-        settings = _settings(config, given)
-        stop = StopToken()
-        with _signals(stop), _view(settings.quiet) as (view, console):
-            summary = run_snapshot(settings, view, stop)
-        return _finish(summary, console, settings.quiet)
 
-    _run(debug, body)
+@app.command()
+@pipeline_command
+def watch(
+    once: opt.Once = False,
+    poll_interval: opt.PollInterval = None,
+    max_poll_interval: opt.MaxPollInterval = None,
+    poll_overlap: opt.PollOverlap = None,
+    **options: Any,
+) -> None:
+    """Keep replicating: list SOURCE every --poll-interval and replicate new and changed files.
+
+    Files completed by an earlier snapshot or watch of the same pipeline are not read again.
+    Ctrl-C or SIGTERM: no new files, chunks in flight reach the sink, completed files are
+    committed, exit 0. A second Ctrl-C stops at once; unfinished files are redone next run.
+    """
+    given = {
+        **options,
+        "poll_interval": poll_interval,
+        "max_poll_interval": max_poll_interval,
+        "poll_overlap": poll_overlap,
+    }
+
+    def run(settings: Settings, view: EventHandler, stop: StopToken) -> RunSummary:
+        summary = run_watch(settings, view, stop, once=once)
+        # A watcher stopped on purpose has done its job; failures still show in the code.
+        return replace(summary, interrupted=False)
+
+    _run_pipeline(given, run)
 
 
 def main() -> None:

@@ -237,3 +237,35 @@ VerifyTls = Annotated[
         rich_help_panel=_S3,
     ),
 ]
+Once = Annotated[
+    bool,
+    typer.Option(
+        "--once",
+        help="One discovery-and-replicate pass, then exit (for cron and CI).",
+        rich_help_panel=_RUN,
+    ),
+]
+PollInterval = Annotated[
+    str | None,
+    typer.Option(
+        help="Time between listings, e.g. 30s, 5m. Doubles while nothing changes, up to --max-poll-interval. [default: 30s]",
+        show_default=False,
+        rich_help_panel=_FIND,
+    ),
+]
+MaxPollInterval = Annotated[
+    str | None,
+    typer.Option(
+        help="Longest time between listings when nothing changes. [default: 5m]",
+        show_default=False,
+        rich_help_panel=_FIND,
+    ),
+]
+PollOverlap = Annotated[
+    str | None,
+    typer.Option(
+        help="Files older than the watermark minus this window count as done without a state record, which keeps the state bounded; make it longer than your longest upload. [default: 1h]",
+        show_default=False,
+        rich_help_panel=_FIND,
+    ),
+]

@@ -80,18 +80,18 @@ def replicate_file(
         raise
     except Exception as exc:  # one bad file must not stop the others
         sink.abort(file)
-        reason = _describe(exc)
-        store.record_failed(_record(file, "failed", error=reason))
+        reason = describe(exc)
+        store.record_failed(record_for(file, "failed", error=reason))
         events(FileFailed(file, reason))
         return FileResult(file, Outcome.FAILED, error=reason)
     store.record_completed(
-        [_record(file, "completed", rows=committed.rows, outputs=committed.outputs)]
+        [record_for(file, "completed", rows=committed.rows, outputs=committed.outputs)]
     )
     events(FileCompleted(file, committed.rows, committed.outputs, time.monotonic() - started))
     return FileResult(file, Outcome.COMPLETED, rows=committed.rows)
 
 
-def _record(
+def record_for(
     file: FileInfo,
     status: str,
     *,
@@ -112,7 +112,7 @@ def _record(
     )
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
     if isinstance(exc, ReplicatorError):
         return str(exc)
     text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""

@@ -1,0 +1,280 @@
+"""``replicate watch``: keep discovering files and replicate them on the queue pusher.
+
+Threads: the caller's thread discovers; ``concurrency`` reader threads parse files and push
+their chunks; the pusher's sink workers write them and, on a file's last ack, commit its output
+and then record it in the checkpoint store. A stop drains: no new files, readers abandon the
+files they are reading (left uncommitted), chunks already pushed reach the sink, and the files
+whose every chunk was acked are committed. A second stop cancels at once.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from replicator.checkpoint.base import CheckpointStore
+from replicator.config import Settings
+from replicator.discovery.poll import PollDiscovery
+from replicator.errors import ReplicatorError, StorageError
+from replicator.model import Chunk, FileInfo
+from replicator.pusher.inflight import Cancelled
+from replicator.pusher.queue import FileFailed, QueuePusher
+from replicator.readers import read_file
+from replicator.runner.events import (
+    ChunkWritten,
+    EventHandler,
+    FileCompleted,
+    FilesDiscovered,
+    FileStarted,
+    FileVanished,
+    Notice,
+    RunFinished,
+    RunStarted,
+    RunSummary,
+    ignore,
+)
+from replicator.runner.events import (
+    FileFailed as FileFailedEvent,
+)
+from replicator.runner.file_task import describe, record_for
+from replicator.runner.pipeline import Pipeline
+from replicator.runner.stop import StopToken
+from replicator.sinks.base import Sink
+
+_READER_POLL = 0.2
+
+
+@dataclass
+class _Tally:
+    completed: int = 0
+    failed: int = 0
+    vanished: int = 0
+    rows: int = 0
+    bytes: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+class WatchRunner:
+    """Continuous replication of one pipeline. ``run()`` blocks until stopped (or one pass)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        events: EventHandler = ignore,
+        stop: StopToken | None = None,
+        *,
+        once: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.events = events
+        self.stop = stop or StopToken()
+        self.once = once
+        self.pipeline = Pipeline.from_settings(settings)
+        self._lock = threading.Lock()
+        self._in_work: dict[str, FileInfo] = {}
+        self._started: dict[str, float] = {}
+        self._work: queue.Queue[FileInfo] = queue.Queue()
+        self._tally = _Tally()
+        self._fatal: BaseException | None = None
+        self.on_file_done: Callable[[FileInfo], None] = lambda _f: None
+        self.on_file_failed: Callable[[FileInfo], None] = lambda _f: None
+
+    def run(self) -> RunSummary:
+        started = time.monotonic()
+        p = self.pipeline
+        self.events(
+            RunStarted("watch", self.settings.source, self.settings.dest, p.name, str(p.state_path))
+        )
+        store = p.open_store()
+        sink = p.open_sink()
+        pusher = QueuePusher(
+            sink,
+            inflight_limit=self.settings.inflight_limit,
+            workers=max(1, min(self.settings.concurrency, 8)),
+            on_ack=lambda chunk, done: self._acked(chunk, done, sink, store),
+            on_error=lambda file, error: self._failed(file, error, sink, store, pusher),
+        )
+        readers = [
+            threading.Thread(
+                target=self._read_loop, args=(pusher,), name=f"reader-{i}", daemon=True
+            )
+            for i in range(self.settings.concurrency)
+        ]
+        try:
+            pusher.start()
+            for thread in readers:
+                thread.start()
+            self._discover_loop(store)
+            self._shutdown(pusher, readers)
+        finally:
+            pusher.close(timeout=30)
+            sink.close()
+            store.close()
+        if self._fatal is not None:
+            raise self._fatal
+        t = self._tally
+        summary = RunSummary(
+            pipeline=p.name,
+            files_completed=t.completed,
+            files_failed=t.failed,
+            files_vanished=t.vanished,
+            rows=t.rows,
+            bytes=t.bytes,
+            seconds=time.monotonic() - started,
+            interrupted=self.stop.aborting,
+            failures=tuple(t.failures),
+        )
+        self.events(RunFinished(summary))
+        return summary
+
+    # -- discovery ---------------------------------------------------------------------------
+
+    def _discover_loop(self, store: CheckpointStore) -> None:
+        s = self.settings
+        discovery = PollDiscovery(
+            self.pipeline.source,
+            self.pipeline.key_filter,
+            store,
+            interval=s.poll_interval,
+            max_interval=s.max_poll_interval,
+            overlap=s.poll_overlap,
+        )
+        while not self.stop.draining and self._fatal is None:
+            with self._lock:
+                in_work = set(self._in_work)
+            try:
+                files = discovery.poll(in_work)
+            except StorageError:
+                raise
+            except (OSError, ReplicatorError) as exc:
+                # A listing that fails once (network) is retried at the next poll.
+                self.events(Notice("warning", f"listing {s.source} failed: {describe(exc)}"))
+                files = []
+            self.events(FilesDiscovered(len(files), sum(f.size for f in files), 0))
+            self._submit(files)
+            if self.once:
+                self._wait_idle()
+                return
+            self.stop.wait(discovery.interval)
+
+    def _submit(self, files: list[FileInfo]) -> None:
+        with self._lock:
+            for file in files:
+                if file.key not in self._in_work:
+                    self._in_work[file.key] = file
+                    self._work.put(file)
+
+    def _wait_idle(self) -> None:
+        while not self.stop.draining and self._fatal is None:
+            with self._lock:
+                if not self._in_work:
+                    return
+            self.stop.wait(0.05)
+
+    # -- readers -----------------------------------------------------------------------------
+
+    def _read_loop(self, pusher: QueuePusher) -> None:
+        while not self.stop.draining:
+            try:
+                file = self._work.get(timeout=_READER_POLL)
+            except queue.Empty:
+                continue
+            self._read_one(file, pusher)
+
+    def _read_one(self, file: FileInfo, pusher: QueuePusher) -> None:
+        with self._lock:
+            self._started[file.key] = time.monotonic()
+        self.events(FileStarted(file))
+        try:
+            for chunk in read_file(self.pipeline.source.fs, file, self.pipeline.reader_options):
+                if self.stop.draining:
+                    raise Cancelled(f"stopping: {file.key} is left for the next run")
+                pusher.push(chunk)
+        except FileFailed:
+            return  # the sink failed this file and it was reported then
+        except Exception as exc:
+            pusher.abandon(file, exc)
+
+    # -- sink callbacks (on the pusher's workers) ---------------------------------------------
+
+    def _acked(self, chunk: Chunk, done: bool, sink: Sink, store: CheckpointStore) -> None:
+        file = chunk.file
+        self.events(ChunkWritten(file, chunk.rows, chunk.size, chunk.offset.byte))
+        if not done:
+            return
+        committed = sink.commit(file)
+        store.record_completed(
+            [record_for(file, "completed", rows=committed.rows, outputs=committed.outputs)]
+        )
+        with self._lock:
+            self._in_work.pop(file.key, None)
+            seconds = time.monotonic() - self._started.pop(file.key, time.monotonic())
+            self._tally.completed += 1
+            self._tally.rows += committed.rows
+            self._tally.bytes += file.size
+        self.on_file_done(file)
+        self.events(FileCompleted(file, committed.rows, committed.outputs, seconds))
+
+    def _failed(
+        self,
+        file: FileInfo,
+        error: BaseException,
+        sink: Sink,
+        store: CheckpointStore,
+        pusher: QueuePusher,
+    ) -> None:
+        sink.abort(file)
+        pusher.forget(file)
+        with self._lock:
+            self._in_work.pop(file.key, None)
+            self._started.pop(file.key, None)
+        if isinstance(error, Cancelled):
+            return  # stopped, not failed: redone next run
+        if isinstance(error, FileNotFoundError):
+            with self._lock:
+                self._tally.vanished += 1
+            self.events(FileVanished(file))
+            return
+        if isinstance(error, StorageError):
+            # The destination refuses: every file would fail the same way.
+            with self._lock:
+                self._fatal = self._fatal or error
+            self.stop.request()
+            return
+        reason = describe(error)
+        store.record_failed(record_for(file, "failed", error=reason))
+        with self._lock:
+            self._tally.failed += 1
+            self._tally.failures.append((file.key, reason))
+        self.on_file_failed(file)
+        self.events(FileFailedEvent(file, reason))
+
+    # -- stopping ----------------------------------------------------------------------------
+
+    def _shutdown(self, pusher: QueuePusher, readers: list[threading.Thread]) -> None:
+        """Drain: readers stop, pushed chunks reach the sink, acked files commit."""
+        if not self.stop.draining:
+            self.stop.request()
+        while any(t.is_alive() for t in readers):
+            if self.stop.aborting:
+                pusher.cancel()
+            for thread in readers:
+                thread.join(timeout=0.1)
+        while not pusher.drain(timeout=0.1):
+            if self.stop.aborting:
+                pusher.cancel()
+                break
+
+
+def run_watch(
+    settings: Settings,
+    events: EventHandler = ignore,
+    stop: StopToken | None = None,
+    *,
+    once: bool = False,
+) -> RunSummary:
+    """Replicate continuously (or one pass with ``once``). Blocks until stopped."""
+    return WatchRunner(settings, events, stop, once=once).run()
