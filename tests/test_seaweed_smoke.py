@@ -135,7 +135,7 @@ def _client(endpoint: str, **client_args: Any) -> Any:
             {
                 "aws_access_key_id": DUMMY_AWS["AWS_ACCESS_KEY_ID"],
                 "aws_secret_access_key": DUMMY_AWS["AWS_SECRET_ACCESS_KEY"],
-                "aws_session_token": DUMMY_AWS["AWS_SESSION_TOKEN"],
+                "aws_session_token": "testing-session-token",
             },
             "InvalidAccessKeyId",
         ),

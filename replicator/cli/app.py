@@ -17,7 +17,9 @@ import typer
 from rich.console import Console
 
 from replicator.cli import options as opt
+from replicator.cli.plan_cmd import plan
 from replicator.cli.progress import LiveView, LogView, render_summary
+from replicator.cli.state_cmd import state_app
 from replicator.config import Settings, build_settings, coerce, load_config
 from replicator.errors import ReplicatorError
 from replicator.runner.events import EventHandler, RunSummary, ignore
@@ -201,6 +203,10 @@ def watch(
         return replace(summary, interrupted=False)
 
     _run_pipeline(given, run)
+
+
+app.add_typer(state_app, name="state")
+app.command("plan")(plan)
 
 
 def main() -> None:

@@ -209,7 +209,7 @@ class LogView(_Counting):
             match event:
                 case RunStarted():
                     self._emit(f"{t.mode} {t.source} -> {t.dest} (pipeline {t.pipeline})")
-                case FilesDiscovered():
+                case FilesDiscovered() if event.pending or event.skipped:
                     self._emit(
                         f"found {event.pending:,} files to replicate "
                         f"({_mb(event.pending_bytes):,.1f} MB), {event.skipped:,} already done"

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -41,9 +42,7 @@ PipelineName = Annotated[
         show_default=False,
     ),
 ]
-Json = Annotated[
-    bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")
-]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 Key = Annotated[str, typer.Argument(help="The file's key (its path under the source).")]
 
 _NAMES_SHOWN = 10
@@ -115,6 +114,10 @@ def record_json(pipeline: str, record: FileRecord) -> dict[str, Any]:
     }
 
 
+def count_files(n: int) -> str:
+    return f"{n:,} file" if n == 1 else f"{n:,} files"
+
+
 def _print_json(value: object) -> None:
     typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
 
@@ -169,25 +172,166 @@ def list_records(
 def _print_records(
     pipeline: str, records: Iterable[FileRecord], in_progress: bool, status: Status | None
 ) -> None:
-    table = Table(title=f"pipeline {pipeline}", title_justify="left")
-    for column in ("key", "status", "etag", "rows", "outputs", "updated", "attempts", "error"):
-        table.add_column(column, overflow="fold", justify="right" if column == "rows" else "left")
+    table = Table(title=f"pipeline {pipeline}", title_justify="left", box=box.SIMPLE_HEAD)
+    # Short values never wrap; etag, outputs and error share one folding "details" column, so
+    # even an 80-column terminal shows every character of each.
+    table.add_column("key", overflow="fold", ratio=2)
+    table.add_column("status", no_wrap=True)
+    table.add_column("rows", justify="right", no_wrap=True)
+    table.add_column("tries", justify="right", no_wrap=True)
+    table.add_column("updated", no_wrap=True)
+    table.add_column("details", overflow="fold", ratio=3)
     for r in records:
         table.add_row(
             Text(r.key),
             Text(r.status, style="red" if r.status == "failed" else "green"),
-            Text(r.etag or ""),
             f"{r.rows:,}",
-            Text("\n".join(r.outputs)),
-            iso(r.updated_at),
             str(r.attempts),
-            Text(r.error or ""),
+            iso(r.updated_at),
+            _details(r),
         )
     console = _console()
     if table.row_count:
         console.print(table)
     elif in_progress:
-        console.print(f"no files in progress in pipeline {pipeline}: the state file records"
-                      " completed and failed files only")
+        console.print(
+            f"no files in progress in pipeline {pipeline} (only completed and failed are recorded)"
+        )
     else:
         console.print(f"no {status or 'recorded'} files in pipeline {pipeline}")
+
+
+def _details(record: FileRecord) -> Text:
+    lines = [Text(f"etag {record.etag}", style="dim")] if record.etag else []
+    lines += [Text(f"-> {output}") for output in record.outputs]
+    if record.error:
+        lines.append(Text(record.error, style="red"))
+    return Text("\n").join(lines)
+
+
+@state_app.command("pipelines")
+def list_pipelines(state: opt.State = None, json: Json = False) -> None:
+    """List the pipelines in the state file, with their files counted by status."""
+    with exit_on_error():
+        path = state_file(state)
+        summaries = [_pipeline_summary(path, name) for name in pipelines(path)]
+        if json:
+            _print_json(summaries)
+            return
+        if not summaries:
+            _console().print(f"the state file {path} holds no pipelines yet")
+            return
+        table = Table(title=f"state file {path}", title_justify="left")
+        table.add_column("pipeline", overflow="fold")
+        for column in ("completed", "failed", "total"):
+            table.add_column(column, justify="right")
+        table.add_column("watermark")
+        for s in summaries:
+            table.add_row(
+                Text(s["pipeline"]),
+                f"{s['completed']:,}",
+                f"{s['failed']:,}",
+                f"{s['total']:,}",
+                s["watermark"] or "",
+            )
+        _console().print(table)
+
+
+def _pipeline_summary(path: Path, pipeline: str) -> dict[str, Any]:
+    with SqliteCheckpointStore(path, pipeline) as store:
+        counts = store.stats()
+        watermark = store.get_value(WATERMARK)
+    return {
+        "pipeline": pipeline,
+        **counts,
+        "total": sum(counts.values()),
+        # Files modified before it (less the overlap window) count as done without a record.
+        "watermark": iso(float(watermark)) if watermark is not None else None,
+    }
+
+
+@state_app.command("show")
+def show(key: Key, state: opt.State = None, name: PipelineName = None, json: Json = False) -> None:
+    """Show everything recorded about one file."""
+    with exit_on_error():
+        path = state_file(state)
+        pipeline = resolve_pipeline(path, name)
+        with SqliteCheckpointStore(path, pipeline) as store:
+            record = store.get(key)
+        if record is None:
+            raise ReplicatorError(f"no record of {key!r} in pipeline {pipeline}")
+        if json:
+            _print_json(record_json(pipeline, record))
+            return
+        table = Table(show_header=False, title=f"pipeline {pipeline}", title_justify="left")
+        table.add_column("field", style="bold")
+        table.add_column("value", overflow="fold")
+        shown = {
+            **record_json(pipeline, record),
+            "mtime": iso(record.mtime),
+            "outputs": "\n".join(record.outputs),
+        }
+        for field, value in shown.items():
+            table.add_row(field, Text("" if value is None else str(value)))
+        _console().print(table)
+
+
+@state_app.command("forget")
+def forget(key: Key, state: opt.State = None, name: PipelineName = None) -> None:
+    """Forget one file, so that the next run replicates it again."""
+    with exit_on_error():
+        path = state_file(state)
+        pipeline = resolve_pipeline(path, name)
+        with SqliteCheckpointStore(path, pipeline) as store:
+            record = store.get(key)
+            if record is None or not store.forget(key):
+                raise ReplicatorError(
+                    f"no record of {key!r} in pipeline {pipeline}; nothing to forget"
+                    " (see `replicate state list`)"
+                )
+            horizon = Ledger(store).horizon
+        _console().print(f"forgot {key} in pipeline {pipeline}", markup=False)
+        if horizon is not None and record.mtime is not None and record.mtime < horizon:
+            # The watermark still vouches for a file this old: forgetting it is not enough.
+            sys.stderr.write(
+                f"warning: {key} is older than the pipeline's watermark, so runs still count it"
+                " as done; use --full-refresh or `replicate state reset` to replicate it again\n"
+            )
+
+
+@state_app.command("reset")
+def reset(
+    state: opt.State = None,
+    name: PipelineName = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Forget every file of a pipeline (and its watermark): the next run replicates all again."""
+    with exit_on_error():
+        path = state_file(state)
+        pipeline = resolve_pipeline(path, name)
+        if not yes:
+            if not _interactive():
+                raise ConfigError("reset needs confirmation; pass --yes to reset without asking")
+            question = f"Forget every file of pipeline {pipeline} in {path}?"
+            if not typer.confirm(question, default=False):
+                sys.stderr.write("nothing was reset\n")
+                raise typer.Exit(1)
+        with SqliteCheckpointStore(path, pipeline) as store:
+            removed = store.reset()
+        _console().print(f"reset pipeline {pipeline}: forgot {count_files(removed)}", markup=False)
+
+
+def _interactive() -> bool:
+    """Whether a person can answer a question (both ends are a terminal)."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+__all__ = [
+    "count_files",
+    "exit_on_error",
+    "iso",
+    "record_json",
+    "resolve_pipeline",
+    "state_app",
+    "state_file",
+]

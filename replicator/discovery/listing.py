@@ -24,6 +24,9 @@ def list_files(location: Location, key_filter: KeyFilter | None = None) -> list[
 def _files(location: Location, key_filter: KeyFilter) -> Iterator[FileInfo]:
     fs = location.fs
     with translate_errors(location.url, "cannot list"):
+        # fsspec caches listings (and s3fs opens files with the cached etag): a poll must see
+        # the store as it is now, below the root as well as at it.
+        fs.invalidate_cache()
         entries: Mapping[str, Mapping[str, Any]] = fs.find(
             location.root, withdirs=False, detail=True
         )

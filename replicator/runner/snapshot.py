@@ -42,7 +42,9 @@ def run_snapshot(
     sink = pipeline.open_sink()
     try:
         files = list_files(pipeline.source, pipeline.key_filter)
-        todo, skipped = Ledger(store).split(files, full_refresh=settings.full_refresh)
+        todo, skipped = Ledger(store, settings.poll_overlap).split(
+            files, full_refresh=settings.full_refresh
+        )
         events(FilesDiscovered(len(todo), sum(f.size for f in todo), len(skipped)))
         results = _replicate_all(pipeline, todo, sink, store, events, stop)
     finally:

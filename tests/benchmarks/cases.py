@@ -1,0 +1,111 @@
+"""What is measured: the cases of the suite, each one or two commands and a target.
+
+Every command runs in a fresh folder (``out/`` for the destination, ``state.db`` for the
+checkpoint store), so no run skips work an earlier run did.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.benchmarks.corpus import Corpus
+
+PYTHON = sys.executable
+MB = 1_000_000
+MIB = 1024 * 1024
+
+# argv for a run, given its fresh folder.
+Argv = Callable[[Path], list[str]]
+
+
+@dataclass(frozen=True)
+class Tool:
+    label: str
+    argv: Argv
+    terminal: bool = False  # run on a pseudo-terminal (the live progress view needs one)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a case must meet. ``kind``: ``ratio<=``, ``ratio~`` (within ±limit of 1) or ``rss<=``."""
+
+    kind: str
+    limit: float
+
+    def describe(self) -> str:
+        if self.kind == "ratio<=":
+            return f"ratio <= {self.limit:g}"
+        if self.kind == "ratio~":
+            return f"ratio within 1 ± {self.limit:.0%}"
+        return f"peak RSS <= {self.limit / MB:,.0f} MB"
+
+    def met(self, ratio: float | None, peak_rss: int) -> bool | None:
+        if self.kind == "rss<=":
+            return peak_rss <= self.limit
+        if ratio is None:
+            return None
+        if self.kind == "ratio<=":
+            return ratio <= self.limit
+        return abs(ratio - 1) <= self.limit
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row group of the report. With two tools, ``ratio`` is the first over the second."""
+
+    name: str
+    corpus: Corpus
+    tools: tuple[Tool, ...]
+    target: Target | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    source: str = ""  # defaults to the corpus folder
+    note: str = ""
+
+    @property
+    def src(self) -> str:
+        return self.source or str(self.corpus.root)
+
+
+def out(run: Path) -> str:
+    return str(run / "out")
+
+
+def state(run: Path) -> str:
+    return str(run / "state.db")
+
+
+def replicator(
+    label: str, src: str, *extra: str, command: str = "snapshot", terminal: bool = False
+) -> Tool:
+    def argv(run: Path) -> list[str]:
+        return [PYTHON, "-m", "replicator", command, src, out(run), "--state", state(run), *extra]
+
+    return Tool(label, argv, terminal)
+
+
+def baseline(src: str, threads: int) -> Tool:
+    def argv(run: Path) -> list[str]:
+        return [PYTHON, "-m", "tests.benchmarks.baseline", src, out(run), "--threads", str(threads)]
+
+    return Tool("baseline", argv)
+
+
+def compare(
+    name: str,
+    corpus: Corpus,
+    threads: int,
+    target: Target | None,
+    *,
+    extra: Sequence[str] = ("--quiet",),
+    command: str = "snapshot",
+    source: str = "",
+    env: dict[str, str] | None = None,
+    note: str = "",
+) -> Case:
+    """Replicator against the baseline on the same source."""
+    src = source or str(corpus.root)
+    tools = (replicator("replicator", src, *extra, command=command), baseline(src, threads))
+    return Case(name, corpus, tools, target, env or {}, source, note)

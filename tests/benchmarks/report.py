@@ -1,0 +1,209 @@
+"""The results as a Markdown table (printed, and written with a JSON copy) and the machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from tests.benchmarks.cases import MB
+from tests.benchmarks.measure import Measurement
+from tests.benchmarks.suite import REPO, CaseResult, ToolResult
+
+_HEADER = (
+    "| case | tool | files | input MB | rows | wall s (median) | rows/s | MB/s | CPU s "
+    "| peak RSS MB | ratio | target | result |"
+)
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "pyarrow": pa.__version__,
+        "commit": _commit(),
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _commit() -> str:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except OSError:
+        return "unknown"
+    if done.returncode != 0:
+        return "unknown"
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    ).stdout.strip()
+    return done.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
+
+
+def markdown(
+    results: Sequence[CaseResult], settings: dict[str, Any], host: dict[str, Any], notes: list[str]
+) -> str:
+    cores = host["cores"] or 1
+    lines = [
+        "## Benchmark results",
+        "",
+        f"Machine: {host['cpu']}, {host['cores']} cores, {host['memory_gib']} GiB RAM, "
+        f"{host['os']}; Python {host['python']}, pyarrow {host['pyarrow']}; "
+        f"commit {host['commit']}; {host['date']}.",
+        f"Scale {settings['scale']:g}, seed {settings['seed']}, median of {settings['runs']} "
+        f"run(s) per tool, interleaved; replicator concurrency {settings['concurrency']}, "
+        f"baseline threads {settings['concurrency']}.",
+        "",
+        _HEADER,
+        _rule(),
+    ]
+    for result in results:
+        lines += _rows(result)
+    lines += [
+        "",
+        "ratio: the first tool's median wall time over the second's (lower is faster). "
+        "MB = 10^6 bytes; MB/s counts stored (compressed) input bytes; CPU s is the median "
+        "user + system time of all threads; peak RSS is the highest of the runs. Wall time "
+        "includes interpreter start-up.",
+    ]
+    busy = [
+        f"{r.case.name} ({r.other_cpu / (r.elapsed * cores):.0%})"
+        for r in results
+        if r.other_cpu is not None and r.elapsed and r.other_cpu > 0.05 * r.elapsed * cores
+    ]
+    if busy:
+        lines.append(
+            "Other processes used more than 5% of the machine's CPU during: "
+            + ", ".join(busy)
+            + "; those times are skewed."
+        )
+    lines += [f"- {note}" for note in notes]
+    return "\n".join(lines) + "\n"
+
+
+def _rule() -> str:
+    return "|" + "---|" * (_HEADER.count("|") - 1)
+
+
+def _rows(result: CaseResult) -> list[str]:
+    case = result.case
+    corpus = case.corpus
+    rows = []
+    for i, tool in enumerate(result.tools):
+        first = i == 0
+        cells = [
+            case.name if first else "",
+            tool.label,
+            f"{len(corpus.files):,}",
+            f"{corpus.size / MB:,.1f}",
+            f"{corpus.rows:,}",
+            *_speed(tool, corpus.rows, corpus.size),
+            _ratio(result) if first else "",
+            case.target.describe() if first and case.target else "",
+            result.verdict if first else "",
+        ]
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return rows
+
+
+def _speed(tool: ToolResult, rows: int, size: int) -> list[str]:
+    if tool.errors or not tool.runs:
+        return ["error: " + (tool.errors[0] if tool.errors else "no run"), "", "", "", ""]
+    wall = tool.wall
+    return [
+        f"{wall:.2f}",
+        f"{rows / wall:,.0f}",
+        f"{size / MB / wall:,.1f}",
+        f"{tool.cpu:.2f}",
+        f"{tool.peak_rss / MB:,.0f}",
+    ]
+
+
+def _ratio(result: CaseResult) -> str:
+    ratio = result.ratio
+    return "" if ratio is None else f"{ratio:.2f}"
+
+
+def as_json(
+    results: Sequence[CaseResult], settings: dict[str, Any], host: dict[str, Any], notes: list[str]
+) -> dict[str, Any]:
+    return {
+        "machine": host,
+        "settings": settings,
+        "notes": notes,
+        "cases": [
+            {
+                "name": r.case.name,
+                "corpus": r.case.corpus.name,
+                "source": r.case.src,
+                "files": len(r.case.corpus.files),
+                "bytes": r.case.corpus.size,
+                "rows": r.case.corpus.rows,
+                "target": r.case.target.describe() if r.case.target else None,
+                "ratio": r.ratio,
+                "other_cpu": r.other_cpu,
+                "elapsed": r.elapsed,
+                "verdict": r.verdict,
+                "tools": [
+                    {
+                        "label": t.label,
+                        "command": t.command,
+                        "median_wall": t.wall if t.runs else None,
+                        "median_cpu": t.cpu if t.runs else None,
+                        "peak_rss": t.peak_rss if t.runs else None,
+                        "errors": t.errors,
+                        "runs": [_run(m) for m in t.runs],
+                    }
+                    for t in r.tools
+                ],
+            }
+            for r in results
+        ],
+    }
+
+
+def _run(m: Measurement) -> dict[str, Any]:
+    run = asdict(m)
+    if m.exit_code == 0 and not m.timed_out:
+        del run["tail"]  # only kept to explain a failure
+    return run
+
+
+def write(out: Path, text: str, data: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.md").write_text(text, encoding="utf-8")
+    (out / "results.json").write_text(json.dumps(data, indent=1), encoding="utf-8")

@@ -1,0 +1,166 @@
+"""Running the cases: interleaved runs, output checks, and the results of each case."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from tests.benchmarks.cases import MB, Case, Tool
+from tests.benchmarks.corpus import Corpus
+from tests.benchmarks.measure import Measurement, measure
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class ToolResult:
+    label: str
+    command: str
+    runs: list[Measurement] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def wall(self) -> float:
+        """Median wall time of the runs, in seconds."""
+        return statistics.median(m.wall for m in self.runs)
+
+    @property
+    def cpu(self) -> float:
+        """Median CPU time (user + system, all threads) of the runs, in seconds."""
+        return statistics.median(m.cpu for m in self.runs)
+
+    @property
+    def peak_rss(self) -> int:
+        """The highest peak RSS of the runs, in bytes."""
+        return max(m.peak_rss for m in self.runs)
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    tools: list[ToolResult]
+    # CPU seconds other processes used while the case ran: they skew the times.
+    other_cpu: float | None = None
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not any(t.errors for t in self.tools)
+
+    @property
+    def ratio(self) -> float | None:
+        if len(self.tools) != 2 or not self.ok:
+            return None
+        return self.tools[0].wall / self.tools[1].wall
+
+    @property
+    def verdict(self) -> str:
+        if not self.ok:
+            return "ERROR"
+        if self.case.target is None:
+            return ""
+        met = self.case.target.met(self.ratio, self.tools[0].peak_rss)
+        return "" if met is None else ("pass" if met else "FAIL")
+
+
+def run_case(
+    case: Case, runs: int, work: Path, timeout: float, log: Callable[[str], None]
+) -> CaseResult:
+    """Run each tool ``runs`` times, interleaved (A B A B ...). Blocks until all are done."""
+    warm_cache(case.corpus)
+    env = case.env or local_env()
+    busy, own, started = _busy_cpu(), _own_cpu(), time.monotonic()
+    results = [ToolResult(t.label, _shown(t)) for t in case.tools]
+    for i in range(runs):
+        for tool, result in zip(case.tools, results, strict=True):
+            run = Path(tempfile.mkdtemp(prefix="run-", dir=work))
+            try:
+                m = measure(
+                    tool.argv(run), env=env, cwd=str(REPO), timeout=timeout, terminal=tool.terminal
+                )
+                error = _failure(m) or check_outputs(run / "out", case.corpus)
+            finally:
+                shutil.rmtree(run, ignore_errors=True)
+            result.runs.append(m)
+            if error:
+                result.errors.append(error)
+            log(
+                f"{case.name}: {tool.label} run {i + 1}/{runs}: {m.wall:.2f} s, "
+                f"CPU {m.cpu:.2f} s, peak RSS {m.peak_rss / MB:,.0f} MB"
+                + (f"; {error}" if error else "")
+            )
+    elapsed = time.monotonic() - started
+    other = None
+    if busy is not None and (busy_after := _busy_cpu()) is not None:
+        ours = sum(m.cpu for r in results for m in r.runs) + _own_cpu() - own
+        other = max(0.0, busy_after - busy - ours)
+    return CaseResult(case, results, other, elapsed)
+
+
+def _busy_cpu() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (Linux), else None."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu() -> float:
+    # This process too uses CPU during a case: the moto server answering the S3 runs.
+    t = os.times()
+    return t.user + t.system
+
+
+def local_env() -> dict[str, str]:
+    """This environment without AWS settings: local runs must not reach any cloud."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    return env
+
+
+def warm_cache(corpus: Corpus) -> None:
+    """Read the corpus once, so that no run pays for a cold page cache."""
+    for path in corpus.paths():
+        with open(path, "rb") as f:
+            while f.read(1 << 24):
+                pass
+
+
+def check_outputs(dest: Path, corpus: Corpus) -> str | None:
+    """Why the run's outputs are wrong (one Parquet file per source file, every row), or None."""
+    outputs = [p for p in dest.rglob("*") if p.is_file()]
+    parquet = [p for p in outputs if p.suffix == ".parquet" and not p.name.startswith(".")]
+    if len(outputs) != len(parquet) or len(parquet) != len(corpus.files):
+        return f"{len(outputs)} outputs ({len(parquet)} Parquet) for {len(corpus.files)} files"
+    rows = sum(pq.ParquetFile(p).metadata.num_rows for p in parquet)
+    if rows != corpus.rows:
+        return f"{rows:,} rows written of {corpus.rows:,}"
+    return None
+
+
+def _failure(m: Measurement) -> str | None:
+    if m.timed_out:
+        return f"timed out after {m.wall:.0f} s"
+    if m.exit_code != 0:
+        last = m.tail.strip().splitlines()[-1:] or [""]
+        return f"exit code {m.exit_code}: {last[0][:300]}"
+    return None
+
+
+def _shown(tool: Tool) -> str:
+    """The command as a person would type it (paths of the run folder abbreviated)."""
+    argv = tool.argv(Path("RUN"))
+    argv[0] = "python" if argv[0] == sys.executable else argv[0]
+    return " ".join(argv) + (" (on a pty)" if tool.terminal else "")

@@ -1,0 +1,205 @@
+"""The benchmark suite keeps working: its corpus, baseline and measurements, and a tiny full run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+import pytest
+
+from tests.benchmarks import baseline
+from tests.benchmarks.corpus import ensure_corpus, load_manifest, table_for
+from tests.benchmarks.measure import measure
+from tests.benchmarks.suite import REPO, local_env
+
+TINY = 0.002  # jsonl: 4 files of 2,000 rows; csv: 2,000 rows a file; parquet: 1,000
+
+
+def _bytes_of(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_the_same_seed_gives_the_same_files(tmp_path: Path) -> None:
+    for name in ("jsonl", "csv", "parquet", "bigcsv"):
+        a = ensure_corpus(tmp_path / "a", name, 7, TINY)
+        b = ensure_corpus(tmp_path / "b", name, 7, TINY)
+        c = ensure_corpus(tmp_path / "c", name, 8, TINY)
+        assert a.files == b.files
+        assert _bytes_of(a.root) == _bytes_of(b.root)
+        assert _bytes_of(a.root) != _bytes_of(c.root)
+
+
+def test_a_corpus_is_reused_only_while_its_manifest_matches(tmp_path: Path) -> None:
+    first = ensure_corpus(tmp_path, "csv", 7, TINY)
+    stamps = {p: p.stat().st_mtime_ns for p in first.paths()}
+    again = ensure_corpus(tmp_path, "csv", 7, TINY)
+    assert again == first
+    assert {p: p.stat().st_mtime_ns for p in again.paths()} == stamps
+
+    bigger = ensure_corpus(tmp_path, "csv", 7, 2 * TINY)
+    assert [f.rows for f in bigger.files] == [4000] * 8
+    assert load_manifest(tmp_path, "csv") == bigger
+
+    bigger.paths()[3].unlink()  # a file gone: the manifest no longer describes the folder
+    assert load_manifest(tmp_path, "csv") is None
+    redone = ensure_corpus(tmp_path, "csv", 7, 2 * TINY)
+    assert _bytes_of(redone.root).keys() == {f.key for f in bigger.files}
+
+
+def test_the_corpora_hold_what_the_issue_asks_for(tmp_path: Path) -> None:
+    jsonl = ensure_corpus(tmp_path, "jsonl", 7, TINY)
+    assert [f.rows for f in jsonl.files] == [2000] * 4
+    events = pajson.read_json(pa.input_stream(str(jsonl.paths()[0]), compression="gzip"))
+    assert events.equals(table_for("jsonl", 7, TINY, 0))
+    types = dict(zip(events.column_names, events.schema.types, strict=True))
+    assert pa.types.is_timestamp(types["ts"])
+    assert pa.types.is_struct(types["device"])
+    assert pa.types.is_floating(types["amount"])
+    assert pa.types.is_integer(types["user_id"])
+    for column in ("user_id", "amount", "message", "device"):
+        assert 0 < events.column(column).null_count < events.num_rows
+
+    csv = ensure_corpus(tmp_path, "csv", 7, TINY)
+    parquet = ensure_corpus(tmp_path, "parquet", 7, TINY)
+    assert (len(csv.files), len(parquet.files)) == (8, 16)
+    from_csv = pacsv.read_csv(csv.paths()[1])
+    from_parquet = pq.read_table(parquet.paths()[1])
+    assert from_csv.num_columns == 8
+    # Parquet has no timestamp in seconds: pyarrow stores them in milliseconds.
+    assert from_csv.schema == from_parquet.schema.set(1, pa.field("ts", pa.timestamp("s")))
+    assert len(set(from_csv.schema.types)) >= 5  # mixed types
+    assert from_parquet.cast(from_csv.schema).equals(table_for("parquet", 7, TINY, 1))
+
+    big = ensure_corpus(tmp_path, "bigcsv", 7, TINY)
+    target = TINY * 2 * 1024**3
+    assert 0.9 * target < big.size < 1.1 * target
+    assert pacsv.read_csv(big.paths()[0]).num_rows == big.rows
+
+
+def test_the_baseline_writes_every_row_of_each_file(tmp_path: Path) -> None:
+    for name in ("jsonl", "csv", "parquet"):
+        corpus = ensure_corpus(tmp_path / "data", name, 7, TINY)
+        dest = tmp_path / "out" / name
+        assert baseline.run(str(corpus.root), str(dest), threads=2) == corpus.rows
+        for index, source in enumerate(corpus.files):
+            output = pq.ParquetFile(dest / f"{source.key}.parquet")
+            assert output.metadata.row_group(0).column(0).compression == "ZSTD"
+            expected = table_for(name, 7, TINY, index)
+            if name == "csv":  # CSV has no null string: an empty note reads back as ""
+                notes = pc.fill_null(expected.column("note"), "")
+                expected = expected.set_column(6, "note", notes)
+            written = output.read()
+            assert written.schema.names == expected.schema.names
+            # Only the unit of ts differs: Parquet stores seconds as milliseconds.
+            assert written.cast(expected.schema).equals(expected), source.key
+
+
+def test_measure_reports_each_run_on_its_own() -> None:
+    env, cwd = local_env(), str(REPO)
+    big = measure(
+        [sys.executable, "-c", "b = bytearray(300_000_000); b[::4096] = b'x' * len(b[::4096])"],
+        env=env,
+        cwd=cwd,
+        timeout=60,
+    )
+    small = measure([sys.executable, "-S", "-c", "pass"], env=env, cwd=cwd, timeout=60)
+    assert big.exit_code == small.exit_code == 0
+    assert big.peak_rss > 300_000_000
+    # Not the memory of this (large) test process, which a plain fork would carry over.
+    assert small.peak_rss < 60_000_000
+
+    failed = measure(
+        [sys.executable, "-c", "import sys; sys.exit('no luck')"], env=env, cwd=cwd, timeout=60
+    )
+    assert failed.exit_code == 1
+    assert "no luck" in failed.tail
+
+    slow = measure(
+        [sys.executable, "-c", "import time; time.sleep(60)"], env=env, cwd=cwd, timeout=1
+    )
+    assert slow.timed_out
+    assert slow.wall < 30
+
+    tty = measure(
+        [
+            sys.executable,
+            "-c",
+            "import sys; print('tty', sys.stdout.isatty(), sys.stderr.isatty())",
+        ],
+        env=env,
+        cwd=cwd,
+        timeout=60,
+        terminal=True,
+    )
+    assert "tty True True" in tty.tail
+
+
+def _watch_exists() -> bool:
+    done = subprocess.run(
+        [sys.executable, "-m", "replicator", "watch", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+@pytest.mark.slow
+def test_the_suite_runs_end_to_end_at_a_tiny_scale(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    folders = ["--data", str(tmp_path / "data"), "--out", str(out), "--work", str(tmp_path / "w")]
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.benchmarks", "--scale", "0.005", "--runs", "1", *folders],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    cases = {c["name"]: c for c in results["cases"]}
+    expected = {
+        "startup (empty source)",
+        "jsonl",
+        "csv",
+        "parquet",
+        "bigcsv (default --inflight-limit 256 MiB)",
+        "bigcsv --inflight-limit 64MiB",
+        "jsonl from S3 (moto)",
+        "jsonl: progress view vs --quiet",
+    }
+    if _watch_exists():
+        expected.add("jsonl: watch --once")
+    assert set(cases) == expected
+    for name, case in cases.items():
+        assert case["verdict"] != "ERROR", name
+        for tool in case["tools"]:
+            assert tool["errors"] == [], (name, tool)
+            assert [r["exit_code"] for r in tool["runs"]] == [0]
+            assert tool["median_wall"] > 0
+            assert tool["peak_rss"] > 10_000_000
+    assert cases["jsonl"]["rows"] == 10 * 2000
+    assert [t["label"] for t in cases["csv"]["tools"]] == ["replicator", "baseline"]
+    assert cases["csv"]["ratio"] == pytest.approx(
+        cases["csv"]["tools"][0]["median_wall"] / cases["csv"]["tools"][1]["median_wall"]
+    )
+    view, quiet = cases["jsonl: progress view vs --quiet"]["tools"]
+    assert view["runs"][0]["output_bytes"] > 500  # the live view drew on the pty
+    assert quiet["runs"][0]["output_bytes"] == 0
+
+    table = (out / "results.md").read_text()
+    assert table == done.stdout.strip() + "\n"
+    for name in expected:
+        assert f"| {name} | replicator" in table
+    assert "| csv | replicator | 8 | " in table
