@@ -67,6 +67,11 @@ class Settings:
     poll_interval: float = 30.0
     max_poll_interval: float = 300.0
     poll_overlap: float = 3600.0
+    sqs: str | None = None
+    backfill: bool = False
+    propagate_deletes: bool = False
+    sqs_wait_seconds: int = 20
+    visibility_timeout: int | None = None
     # storage
     endpoint_url: str | None = None
     region: str | None = None
@@ -95,6 +100,10 @@ class Settings:
             raise ConfigError(f"chunk-size must be at least 1KiB (got {self.chunk_size})")
         if self.inflight_limit < 1:
             raise ConfigError("inflight-limit must be positive")
+        if not 0 <= self.sqs_wait_seconds <= 20:
+            raise ConfigError("sqs-wait-seconds must be from 0 to 20 (SQS long polling)")
+        if (self.backfill or self.propagate_deletes) and not self.sqs:
+            raise ConfigError("--backfill and --propagate-deletes go with --sqs QUEUE_URL")
         if self.csv_delimiter is not None and len(self.csv_delimiter) != 1:
             raise ConfigError(f"csv-delimiter must be one character (got {self.csv_delimiter!r})")
 

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-pytest_plugins = ["tests.seaweed"]
+pytest_plugins = ["tests.seaweed", "tests.sqs_queues"]
 
 DUMMY_AWS = {
     "AWS_ACCESS_KEY_ID": "testing-access-key",

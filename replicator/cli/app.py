@@ -182,9 +182,15 @@ def watch(
     poll_interval: opt.PollInterval = None,
     max_poll_interval: opt.MaxPollInterval = None,
     poll_overlap: opt.PollOverlap = None,
+    sqs: opt.Sqs = None,
+    backfill: opt.Backfill = None,
+    propagate_deletes: opt.PropagateDeletes = None,
+    sqs_wait_seconds: opt.SqsWaitSeconds = None,
+    visibility_timeout: opt.VisibilityTimeout = None,
     **options: Any,
 ) -> None:
-    """Keep replicating: list SOURCE every --poll-interval and replicate new and changed files.
+    """Keep replicating: list SOURCE every --poll-interval (or read S3 events from --sqs) and
+    replicate new and changed files.
 
     Files completed by an earlier snapshot or watch of the same pipeline are not read again.
     Ctrl-C or SIGTERM: no new files, chunks in flight reach the sink, completed files are
@@ -195,6 +201,11 @@ def watch(
         "poll_interval": poll_interval,
         "max_poll_interval": max_poll_interval,
         "poll_overlap": poll_overlap,
+        "sqs": sqs,
+        "backfill": backfill,
+        "propagate_deletes": propagate_deletes,
+        "sqs_wait_seconds": sqs_wait_seconds,
+        "visibility_timeout": visibility_timeout,
     }
 
     def run(settings: Settings, view: EventHandler, stop: StopToken) -> RunSummary:

@@ -269,3 +269,46 @@ PollOverlap = Annotated[
         rich_help_panel=_FIND,
     ),
 ]
+Sqs = Annotated[
+    str | None,
+    typer.Option(
+        "--sqs",
+        help="SQS queue URL receiving the source bucket's S3 event notifications: replicate from them instead of polling the listing.",
+        show_default=False,
+        rich_help_panel=_FIND,
+    ),
+]
+Backfill = Annotated[
+    bool | None,
+    typer.Option(
+        "--backfill",
+        help="With --sqs: first replicate what is already in the bucket (one listing), then continue from the queue.",
+        show_default=False,
+        rich_help_panel=_FIND,
+    ),
+]
+PropagateDeletes = Annotated[
+    bool | None,
+    typer.Option(
+        "--propagate-deletes",
+        help="With --sqs: on ObjectRemoved events, remove the replicated output and the file's state entry. [default: off; such messages are just deleted]",
+        show_default=False,
+        rich_help_panel=_FIND,
+    ),
+]
+SqsWaitSeconds = Annotated[
+    int | None,
+    typer.Option(
+        help="With --sqs: long-poll wait per receive, 0 to 20 seconds. [default: 20]",
+        show_default=False,
+        rich_help_panel=_FIND,
+    ),
+]
+VisibilityTimeout = Annotated[
+    int | None,
+    typer.Option(
+        help="With --sqs: seconds a received message stays hidden; extended while its files are in work. [default: the queue's]",
+        show_default=False,
+        rich_help_panel=_FIND,
+    ),
+]

@@ -41,6 +41,7 @@ from replicator.runner.events import (
 )
 from replicator.runner.file_task import describe, record_for
 from replicator.runner.pipeline import Pipeline
+from replicator.runner.queue_feed import consume, open_queue
 from replicator.runner.stop import StopToken
 from replicator.sinks.base import Sink
 
@@ -78,7 +79,9 @@ class WatchRunner:
         self._started: dict[str, float] = {}
         self._work: queue.Queue[FileInfo] = queue.Queue()
         self._tally = _Tally()
-        self._fatal: BaseException | None = None
+        self.fatal: BaseException | None = None
+        self._pusher: QueuePusher | None = None
+        self._readers: list[threading.Thread] = []
         self.on_file_done: Callable[[FileInfo], None] = lambda _f: None
         self.on_file_failed: Callable[[FileInfo], None] = lambda _f: None
 
@@ -107,14 +110,16 @@ class WatchRunner:
             pusher.start()
             for thread in readers:
                 thread.start()
-            self._discover_loop(store)
-            self._shutdown(pusher, readers)
+            self._pusher = pusher
+            self._readers = readers
+            self._discover(store)
+            self._shutdown()
         finally:
             pusher.close(timeout=30)
             sink.close()
             store.close()
-        if self._fatal is not None:
-            raise self._fatal
+        if self.fatal is not None:
+            raise self.fatal
         t = self._tally
         summary = RunSummary(
             pipeline=p.name,
@@ -132,7 +137,22 @@ class WatchRunner:
 
     # -- discovery ---------------------------------------------------------------------------
 
-    def _discover_loop(self, store: CheckpointStore) -> None:
+    def _discover(self, store: CheckpointStore) -> None:
+        if self.settings.sqs is None:
+            self._poll_loop(store)
+            return
+        source = open_queue(self)
+        self.on_file_done = source.file_done
+        self.on_file_failed = source.file_failed
+        try:
+            if self.settings.backfill:
+                self._poll_loop(store, passes=1)
+            consume(self, source, store)
+        finally:
+            # Before the pusher drains: messages of files still in work are left to the queue.
+            self._drain_then(source.close)
+
+    def _poll_loop(self, store: CheckpointStore, passes: int | None = None) -> None:
         s = self.settings
         discovery = PollDiscovery(
             self.pipeline.source,
@@ -142,7 +162,7 @@ class WatchRunner:
             max_interval=s.max_poll_interval,
             overlap=s.poll_overlap,
         )
-        while not self.stop.draining and self._fatal is None:
+        while not self.stop.draining and self.fatal is None:
             with self._lock:
                 in_work = set(self._in_work)
             try:
@@ -154,13 +174,22 @@ class WatchRunner:
                 self.events(Notice("warning", f"listing {s.source} failed: {describe(exc)}"))
                 files = []
             self.events(FilesDiscovered(len(files), sum(f.size for f in files), 0))
-            self._submit(files)
-            if self.once:
+            self.submit(files)
+            if self.once or passes is not None:
                 self._wait_idle()
                 return
             self.stop.wait(discovery.interval)
 
-    def _submit(self, files: list[FileInfo]) -> None:
+    def files_in_work(self) -> int:
+        with self._lock:
+            return len(self._in_work)
+
+    def is_in_work(self, key: str) -> bool:
+        with self._lock:
+            return key in self._in_work
+
+    def submit(self, files: list[FileInfo]) -> None:
+        """Queue files for the readers; keys already in work are left out."""
         with self._lock:
             for file in files:
                 if file.key not in self._in_work:
@@ -168,7 +197,7 @@ class WatchRunner:
                     self._work.put(file)
 
     def _wait_idle(self) -> None:
-        while not self.stop.draining and self._fatal is None:
+        while not self.stop.draining and self.fatal is None:
             with self._lock:
                 if not self._in_work:
                     return
@@ -236,12 +265,13 @@ class WatchRunner:
         if isinstance(error, FileNotFoundError):
             with self._lock:
                 self._tally.vanished += 1
+            self.on_file_done(file)  # nothing left to replicate
             self.events(FileVanished(file))
             return
         if isinstance(error, StorageError):
             # The destination refuses: every file would fail the same way.
             with self._lock:
-                self._fatal = self._fatal or error
+                self.fatal = self.fatal or error
             self.stop.request()
             return
         reason = describe(error)
@@ -254,8 +284,14 @@ class WatchRunner:
 
     # -- stopping ----------------------------------------------------------------------------
 
-    def _shutdown(self, pusher: QueuePusher, readers: list[threading.Thread]) -> None:
-        """Drain: readers stop, pushed chunks reach the sink, acked files commit."""
+    def _drain_then(self, close: Callable[[], None]) -> None:
+        self._shutdown()
+        close()
+
+    def _shutdown(self) -> None:
+        """Drain: readers stop, pushed chunks reach the sink, acked files commit. Idempotent."""
+        pusher, readers = self._pusher, self._readers
+        assert pusher is not None, "the pusher is made before discovery starts"
         if not self.stop.draining:
             self.stop.request()
         while any(t.is_alive() for t in readers):

@@ -1,0 +1,98 @@
+"""Feeding a watch runner from S3 event notifications on an SQS queue.
+
+A message is deleted only when every file it names is committed (``SqsSource.file_done`` from
+the runner's commit callback); a failed file's messages are left for redelivery. A delivered
+file already completed at the same version (say, by a ``--backfill`` listing) is not read again:
+its message is simply deleted.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+from typing import TYPE_CHECKING
+
+from replicator.checkpoint.base import CheckpointStore
+from replicator.discovery.sqs import Delivery, SqsSource
+from replicator.errors import ConfigError
+from replicator.model import FileInfo
+from replicator.runner.events import FilesDiscovered, Notice
+
+if TYPE_CHECKING:
+    from replicator.runner.watch import WatchRunner
+
+_WAKE = 0.2
+
+
+def open_queue(runner: WatchRunner) -> SqsSource:
+    s = runner.settings
+    location = runner.pipeline.source
+    if location.protocol not in ("s3", "s3a") or s.sqs is None:
+        raise ConfigError(f"--sqs needs an s3:// source (got {s.source}); or drop --sqs to poll")
+    bucket, _, prefix = location.root.partition("/")
+    return SqsSource(
+        s.sqs,
+        bucket=bucket,
+        prefix=prefix,
+        key_filter=runner.pipeline.key_filter,
+        region=s.region,
+        visibility_timeout=s.visibility_timeout,
+        wait_seconds=s.sqs_wait_seconds,
+        propagate_deletes=s.propagate_deletes,
+        verify_tls=s.verify_tls,
+    ).start()
+
+
+def consume(runner: WatchRunner, source: SqsSource, store: CheckpointStore) -> None:
+    """Receive until stopped. Blocks; wakes a few times a second to notice a stop."""
+    while not runner.stop.draining and runner.fatal is None:
+        if runner.files_in_work() >= runner.settings.concurrency * 4:
+            runner.stop.wait(_WAKE)  # the pipeline is full: leave messages in the queue
+            continue
+        future = source.receive_async()
+        while not runner.stop.draining:
+            try:
+                deliveries = future.result(timeout=_WAKE)
+                break
+            except concurrent.futures.TimeoutError:
+                continue
+        else:
+            future.cancel()
+            return
+        files = [f for d in deliveries for f in _take(runner, source, store, d)]
+        runner.events(FilesDiscovered(len(files), sum(f.size for f in files), 0))
+        runner.submit(files)
+
+
+def _take(
+    runner: WatchRunner, source: SqsSource, store: CheckpointStore, delivery: Delivery
+) -> list[FileInfo]:
+    for removed in delivery.removed:
+        _propagate_delete(runner, store, removed)
+        source.file_done(removed)
+    todo: list[FileInfo] = []
+    records = store.get_many([f.key for f in delivery.files])
+    for file in delivery.files:
+        record = records.get(file.key)
+        if record is not None and record.status == "completed" and record.matches(file):
+            source.file_done(file)  # already replicated: only the message is left to delete
+        elif runner.is_in_work(file.key):
+            # Another version of this key is being replicated; this one comes back after the
+            # visibility timeout rather than racing it.
+            source.file_failed(file)
+        else:
+            todo.append(file)
+    return todo
+
+
+def _propagate_delete(runner: WatchRunner, store: CheckpointStore, file: FileInfo) -> None:
+    record = store.get(file.key)
+    outputs = record.outputs if record is not None else ()
+    fs = runner.pipeline.dest.fs
+    for output in outputs:
+        with contextlib.suppress(FileNotFoundError):
+            fs.rm(output)
+    store.forget(file.key)
+    runner.events(
+        Notice("info", f"{file.key} was deleted at the source; removed {len(outputs)} output(s)")
+    )
