@@ -16,6 +16,7 @@ import pytest
 from replicator.checkpoint.sqlite import SqliteCheckpointStore
 from replicator.config import Settings
 from replicator.runner.events import RunSummary
+from replicator.runner.pipeline import Pipeline
 from replicator.runner.stop import StopToken
 from replicator.runner.watch import run_watch
 from tests.cli import replicate_cmd
@@ -28,6 +29,7 @@ from tests.datasets import (
     read_parquet_outputs,
 )
 from tests.sqs_queues import Queue
+from tests.test_watch import _GatedSink
 
 
 def _notify(bucket: S3Bucket, queue: Queue) -> None:
@@ -213,3 +215,39 @@ def test_two_watchers_one_queue_and_a_kill_9(
         log.close()
     assert watchers[1].returncode == 0
     assert_rows_equal(_outputs(out), expected)
+
+
+def test_a_slow_file_is_not_handed_to_a_second_watcher(
+    s3_bucket: S3Bucket,
+    make_queue: Callable[[int], Queue],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plain = Pipeline.open_sink
+    sinks: list[Any] = []
+
+    def open_sink(self: Pipeline) -> Any:
+        # The first watcher's sink holds slow.csv longer than the visibility timeout.
+        sink = _GatedSink(self.dest, slow_key="slow.csv") if not sinks else plain(self)
+        sinks.append(sink)
+        return sink
+
+    monkeypatch.setattr(Pipeline, "open_sink", open_sink)
+    queue = make_queue(2)
+    _notify(s3_bucket, queue)
+    _drain_test_event(queue)
+    first = _Watcher(_settings(s3_bucket, queue, tmp_path))
+    _wait_for(lambda: bool(sinks), what="the first watcher")
+    rows = csv_rows(3, 50)
+    s3_bucket.put("in/slow.csv", csv_bytes(rows))
+    _wait_for(sinks[0].entered.is_set, what="the slow write")
+    second_dir = tmp_path / "second"
+    second_dir.mkdir()
+    second = _Watcher(_settings(s3_bucket, queue, second_dir))
+    time.sleep(5)  # two and a half visibility timeouts, extended by the first watcher
+    sinks[0].gate.set()
+    _wait_for((tmp_path / "out" / "slow.csv.parquet").exists, what="the output")
+    _wait_for(lambda: queue.counts() == (0, 0), what="an empty queue")
+    assert second.finish().files_completed == 0, "the message was never redelivered"
+    assert first.finish().files_completed == 1
+    assert not (second_dir / "out").exists()
