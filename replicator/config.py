@@ -18,12 +18,14 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from replicator.deadletter.policy import BAD_ROW_POLICIES
 from replicator.errors import ConfigError
 from replicator.readers.base import COMPRESSIONS, DEFAULT_CHUNK_SIZE, FORMATS
 from replicator.units import parse_duration, parse_size
 
 OutputFormat = Literal["parquet", "jsonl", "csv", "raw"]
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("parquet", "jsonl", "csv", "raw")
+LOG_FORMATS = ("auto", "text", "json")
 
 
 def default_concurrency() -> int:
@@ -62,7 +64,13 @@ class Settings:
     concurrency: int = field(default_factory=default_concurrency)
     inflight_limit: int = 256 * 1024 * 1024
     full_refresh: bool = False
+    retry_failed: bool = False
+    on_bad_rows: str = "dead-letter"
+    dead_letter: str | None = None  # default: <dest>/_dead_letter
     quiet: bool = False
+    log_format: str = "auto"  # auto: a live view on a terminal, text lines elsewhere
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
     # watch
     poll_interval: float = 30.0
     max_poll_interval: float = 300.0
@@ -104,6 +112,16 @@ class Settings:
             raise ConfigError("sqs-wait-seconds must be from 0 to 20 (SQS long polling)")
         if (self.backfill or self.propagate_deletes) and not self.sqs:
             raise ConfigError("--backfill and --propagate-deletes go with --sqs QUEUE_URL")
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(
+                f"log-format: {self.log_format!r} is not one of {', '.join(LOG_FORMATS)}"
+            )
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise ConfigError(f"metrics-port must be from 0 to 65535 (got {self.metrics_port})")
+        if self.on_bad_rows not in BAD_ROW_POLICIES:
+            raise ConfigError(
+                f"on-bad-rows: {self.on_bad_rows!r} is not one of {', '.join(BAD_ROW_POLICIES)}"
+            )
         if self.csv_delimiter is not None and len(self.csv_delimiter) != 1:
             raise ConfigError(f"csv-delimiter must be one character (got {self.csv_delimiter!r})")
 

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.benchmarks import baseline
+from tests.benchmarks.cases import Target
 from tests.benchmarks.corpus import ensure_corpus, load_manifest, table_for
 from tests.benchmarks.measure import measure
 from tests.benchmarks.suite import REPO, local_env
@@ -143,6 +144,16 @@ def test_measure_reports_each_run_on_its_own() -> None:
     assert "tty True True" in tty.tail
 
 
+def test_targets_judge_the_ratio_or_the_peak_memory() -> None:
+    at_most = Target("ratio<=", 1.2)
+    assert (at_most.met(1.19, 0), at_most.met(1.21, 0), at_most.met(None, 0)) == (True, False, None)
+    within = Target("ratio~", 0.03)
+    assert (within.met(0.98, 0), within.met(1.02, 0), within.met(0.96, 0)) == (True, True, False)
+    memory = Target("rss<=", 400e6)
+    assert (memory.met(None, 399_000_000), memory.met(2.0, 401_000_000)) == (True, False)
+    assert "|" not in within.describe()  # it goes into a Markdown table cell
+
+
 def _watch_exists() -> bool:
     done = subprocess.run(
         [sys.executable, "-m", "replicator", "watch", "--help"],
@@ -191,9 +202,9 @@ def test_the_suite_runs_end_to_end_at_a_tiny_scale(tmp_path: Path) -> None:
             assert tool["peak_rss"] > 10_000_000
     assert cases["jsonl"]["rows"] == 10 * 2000
     assert [t["label"] for t in cases["csv"]["tools"]] == ["replicator", "baseline"]
-    assert cases["csv"]["ratio"] == pytest.approx(
-        cases["csv"]["tools"][0]["median_wall"] / cases["csv"]["tools"][1]["median_wall"]
-    )
+    replicator, base = cases["csv"]["tools"]
+    assert cases["csv"]["ratio"] == pytest.approx(replicator["median_wall"] / base["median_wall"])
+    assert cases["csv"]["cpu_ratio"] == pytest.approx(replicator["median_cpu"] / base["median_cpu"])
     view, quiet = cases["jsonl: progress view vs --quiet"]["tools"]
     assert view["runs"][0]["output_bytes"] > 500  # the live view drew on the pty
     assert quiet["runs"][0]["output_bytes"] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import fsspec
@@ -18,11 +19,30 @@ def test_snapshot_cli_prints_summary_and_exit_codes(tmp_path: Path) -> None:
     assert "files completed" in result.stdout
     assert_rows_equal(read_parquet_outputs(fsspec.filesystem("file"), str(out)), expected)
 
+    # A bad row is dead-lettered (the default): the file completes, the run succeeds.
     (src / "bad.jsonl").write_text('{"a": 1}\nthis is not json\n')
+    lettered = run_cli(["snapshot", str(src), str(out), "--state", str(tmp_path / "s.db")])
+    assert lettered.returncode == 0, lettered.stderr
+    assert "bad rows (skipped or dead-lettered)" in lettered.stdout
+    assert (out / "_dead_letter" / "bad.jsonl.badrows.jsonl").read_text().count("\n") == 1
+
+    # A file that cannot be read fails the run; the next run skips it unless --retry-failed.
+    (src / "broken.csv.gz").write_bytes(b"\x1f\x8b\x08\x00 not gzip")
     failed = run_cli(["snapshot", str(src), str(out), "--state", str(tmp_path / "s.db")])
     assert failed.returncode == 1
-    assert "bad.jsonl" in failed.stdout
+    assert "broken.csv.gz" in failed.stdout
     assert "files skipped (already done)" in failed.stdout
+    wide = {**os.environ, "COLUMNS": "250"}
+    again = run_cli(["snapshot", str(src), str(out), "--state", str(tmp_path / "s.db")], wide)
+    assert again.returncode == 1
+    assert "files skipped (failed before)" in again.stdout
+    assert "broken.csv.gz │ skipped (failed before; --retry-failed to retry)" in again.stdout
+    retried = run_cli(
+        ["snapshot", str(src), str(out), "--state", str(tmp_path / "s.db"), "--retry-failed"]
+    )
+    assert retried.returncode == 1
+    assert "failed before" not in retried.stdout
+    assert "cannot decompress" in retried.stdout
 
 
 def test_config_file_and_override(tmp_path: Path) -> None:

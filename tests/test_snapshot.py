@@ -93,9 +93,15 @@ def test_failed_file_is_reported_and_others_complete(tmp_path: Path) -> None:
         assert record.status == "failed"
     finally:
         store.close()
-    # The failed file is tried again on the next run; the completed ones are not.
+    # The next run skips the failed file (same version) and reports it; the run is not ok.
     second = run_snapshot(_settings(src, out, state))
-    assert (second.files_failed, second.files_skipped) == (1, 4)
+    assert (second.files_failed, second.files_failed_before, second.files_skipped) == (0, 1, 4)
+    assert not second.ok
+    assert second.failures[0][0] == "broken.jsonl.gz"
+    assert second.failures[0][1].startswith("skipped (failed before; --retry-failed to retry)")
+    # --retry-failed tries it again (and it fails again); the completed ones stay skipped.
+    third = run_snapshot(_settings(src, out, state, retry_failed=True))
+    assert (third.files_failed, third.files_failed_before, third.files_skipped) == (1, 0, 4)
 
 
 def test_all_formats_of_the_demo(tmp_path: Path) -> None:

@@ -17,15 +17,18 @@ import typer
 from rich.console import Console
 
 from replicator.cli import options as opt
+from replicator.cli.logs import JsonLogView, LogView, tee
+from replicator.cli.metrics import Metrics, MetricsServer
 from replicator.cli.plan_cmd import plan
-from replicator.cli.progress import LiveView, LogView, render_summary
+from replicator.cli.progress import LiveView, render_summary
 from replicator.cli.state_cmd import state_app
 from replicator.config import Settings, build_settings, coerce, load_config
 from replicator.errors import ReplicatorError
-from replicator.runner.events import EventHandler, RunSummary, ignore
+from replicator.runner.events import EventHandler, Notice, RunSummary, ignore
 from replicator.runner.snapshot import run_snapshot
 from replicator.runner.stop import StopToken
 from replicator.runner.watch import run_watch
+from replicator.storage import redact
 
 app = typer.Typer(
     name="replicate",
@@ -67,11 +70,28 @@ def _signals(stop: StopToken) -> Iterator[None]:
 
 
 @contextmanager
-def _view(quiet: bool) -> Iterator[tuple[EventHandler, Console]]:
+def _view(settings: Settings) -> Iterator[tuple[EventHandler, Console]]:
+    """The run's progress output (live view, text or JSON lines) and metrics server, if any."""
+    with _progress(settings) as (view, console):
+        if settings.metrics_port is None:
+            yield view, console
+            return
+        metrics = Metrics()
+        with MetricsServer(metrics, settings.metrics_host, settings.metrics_port) as server:
+            handler = tee(metrics, view)
+            handler(Notice("info", f"metrics at {server.url}"))
+            yield handler, console
+
+
+@contextmanager
+def _progress(settings: Settings) -> Iterator[tuple[EventHandler, Console]]:
     console = Console(stderr=True)
-    if quiet:
+    if settings.quiet:
         yield ignore, console
-    elif console.is_terminal:
+    elif settings.log_format == "json":
+        # Machines read stdout: only JSON lines there; the summary is the run_finished record.
+        yield JsonLogView(sys.stdout), console
+    elif settings.log_format == "auto" and console.is_terminal:
         with LiveView(console) as live:
             yield live, console
     else:
@@ -83,10 +103,14 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
         code = body()
     except ReplicatorError as exc:
         if debug:
-            traceback.print_exc()
+            sys.stderr.write(redact(traceback.format_exc()))
         # One line, never wrapped: scripts grep it and people read it.
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"error: {redact(str(exc))}\n")
         raise typer.Exit(exc.exit_code) from None
+    except Exception:
+        # A bug, not a user error: show where, but never the credentials in a message.
+        sys.stderr.write(redact(traceback.format_exc()))
+        raise typer.Exit(1) from None
     raise typer.Exit(code)
 
 
@@ -96,7 +120,7 @@ def _finish(summary: RunSummary, console: Console, quiet: bool) -> int:
     elif summary.failures:
         for key, reason in summary.failures:
             console.print(f"failed {key}: {reason}", highlight=False)
-    if summary.files_failed:
+    if summary.files_failed or summary.files_failed_before:
         return EXIT_FAILED_FILES
     if summary.interrupted:
         return EXIT_INTERRUPTED
@@ -121,10 +145,15 @@ def _pipeline_options(
     exclude: opt.Exclude = None,
     modified_after: opt.ModifiedAfter = None,
     skip_empty: opt.SkipEmpty = None,
+    on_bad_rows: opt.OnBadRows = None,
+    dead_letter: opt.DeadLetterUrl = None,
     output_format: opt.OutputFormat = None,
     concurrency: opt.Concurrency = None,
     inflight_limit: opt.InflightLimit = None,
     quiet: opt.Quiet = None,
+    log_format: opt.LogFormat = None,
+    metrics_port: opt.MetricsPort = None,
+    metrics_host: opt.MetricsHost = None,
     endpoint_url: opt.EndpointUrl = None,
     region: opt.Region = None,
     profile: opt.Profile = None,
@@ -157,22 +186,26 @@ def _run_pipeline(
     def body() -> int:
         settings = _settings(config, options)
         stop = StopToken()
-        with _signals(stop), _view(settings.quiet) as (view, console):
+        with _signals(stop), _view(settings) as (view, console):
             summary = run(settings, view, stop)
-        return _finish(summary, console, settings.quiet)
+        return _finish(summary, console, settings.quiet or settings.log_format == "json")
 
     _run(debug, body)
 
 
 @app.command()
 @pipeline_command
-def snapshot(full_refresh: opt.FullRefresh = None, **options: Any) -> None:
+def snapshot(
+    full_refresh: opt.FullRefresh = None, retry_failed: opt.RetryFailed = None, **options: Any
+) -> None:
     """Replicate every file under SOURCE into DEST once, skipping files already completed.
 
     Rerun after a crash or Ctrl-C: completed files (same key and etag) are skipped and the rest
-    are redone; outputs are overwritten in place, so no row is written twice.
+    are redone; outputs are overwritten in place, so no row is written twice. Files that failed
+    before at the same version are skipped (and reported, exit code 1) unless --retry-failed.
     """
-    _run_pipeline({**options, "full_refresh": full_refresh}, run_snapshot)
+    given = {**options, "full_refresh": full_refresh, "retry_failed": retry_failed}
+    _run_pipeline(given, run_snapshot)
 
 
 @app.command()

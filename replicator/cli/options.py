@@ -190,12 +190,63 @@ FullRefresh = Annotated[
         rich_help_panel=_RUN,
     ),
 ]
+OnBadRows = Annotated[
+    str | None,
+    typer.Option(
+        help="A row that cannot be parsed (wrong field count, invalid JSON, not an object, a value that does not fit its column): fail (its file fails), skip (count it), or dead-letter (count it and write it, with file, line, raw text and reason, to --dead-letter). [default: dead-letter]",
+        show_default=False,
+        rich_help_panel=_READ,
+    ),
+]
+DeadLetterUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--dead-letter",
+        help="Where bad rows go: one <key>.badrows.jsonl per source file with bad rows, written when the file is committed. [default: DEST/_dead_letter]",
+        show_default=False,
+        rich_help_panel=_WRITE,
+    ),
+]
+RetryFailed = Annotated[
+    bool | None,
+    typer.Option(
+        "--retry-failed",
+        help="Try again files that failed before at the same version (by default they are skipped and reported).",
+        show_default=False,
+        rich_help_panel=_RUN,
+    ),
+]
 Quiet = Annotated[
     bool | None,
     typer.Option(
         "--quiet",
         "-q",
         help="No progress output; only errors and the exit code.",
+        show_default=False,
+        rich_help_panel=_RUN,
+    ),
+]
+LogFormat = Annotated[
+    str | None,
+    typer.Option(
+        help="Progress output: auto (a live view on a terminal, log lines elsewhere), text (log "
+        "lines), or json (one JSON object per line, for machines). [default: auto]",
+        show_default=False,
+        rich_help_panel=_RUN,
+    ),
+]
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(
+        help="Serve Prometheus metrics on this port at /metrics (0: any free port). [default: off]",
+        show_default=False,
+        rich_help_panel=_RUN,
+    ),
+]
+MetricsHost = Annotated[
+    str | None,
+    typer.Option(
+        help="Address the metrics server listens on. [default: 127.0.0.1]",
         show_default=False,
         rich_help_panel=_RUN,
     ),

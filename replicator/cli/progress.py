@@ -1,130 +1,48 @@
-"""What a person sees while a run works: a live rich view on a terminal, log lines elsewhere.
+"""What a person sees while a run works on a terminal: a live view redrawn a few times a second.
 
-Both are ``EventHandler``s fed by the runner's typed events from any thread.
+``LiveView`` is an ``EventHandler`` fed by the runner's typed events from any thread; handling
+an event only updates counters under a lock, and all drawing happens on rich's refresh thread,
+so the cost to the run does not grow with the redraw work. Without a terminal, ``LogView`` and
+``JsonLogView`` (in ``replicator.cli.logs``) write log lines instead.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TextIO
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
-from rich.progress import BarColumn, Progress, TaskID, TextColumn
+from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from replicator.runner.events import (
-    ChunkWritten,
-    Event,
-    FileCompleted,
-    FileFailed,
-    FilesDiscovered,
-    FileStarted,
-    FileVanished,
-    Notice,
-    RunStarted,
-    RunSummary,
-)
+from replicator.cli.logs import LogView
+from replicator.cli.tally import RateMeter, Tally
+from replicator.runner.events import Event, RunStatistics, RunSummary
 
-_MAX_FILE_BARS = 8
+__all__ = ["LiveView", "LogView", "render_summary"]
+
+_REFRESH_PER_SECOND = 4
+_MAX_FILE_BARS = 20
+_FIXED_LINES = 8  # header, totals, pressure, discovery, margins: what the file bars must leave
 
 
-@dataclass
-class Totals:
-    """Counters the views show; updated under the view's lock."""
+class LiveView:
+    """A rich live view: header, totals and rates, pressure, discovery, a bar per file in work
+    (newest first, as many as fit), and the last few errors and warnings."""
 
-    started: float = field(default_factory=time.monotonic)
-    mode: str = ""
-    source: str = ""
-    dest: str = ""
-    pipeline: str = ""
-    pending: int = 0
-    pending_bytes: int = 0
-    skipped: int = 0
-    completed: int = 0
-    failed: int = 0
-    rows: int = 0
-    bytes_read: int = 0
-    chunk_bytes: int = 0
-    recent: list[str] = field(default_factory=list)
-
-    def note(self, line: str) -> None:
-        self.recent = [*self.recent[-4:], line]
-
-    @property
-    def elapsed(self) -> float:
-        return max(time.monotonic() - self.started, 1e-9)
-
-
-class _Counting:
-    """Shared event bookkeeping of both views."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.totals = Totals()
-        self._positions: dict[str, int] = {}
-
-    def count(self, event: Event) -> None:
-        t = self.totals
-        match event:
-            case RunStarted():
-                t.mode, t.source, t.dest, t.pipeline = (
-                    event.mode,
-                    event.source,
-                    event.dest,
-                    event.pipeline,
-                )
-            case FilesDiscovered():
-                t.pending += event.pending
-                t.pending_bytes += event.pending_bytes
-                t.skipped += event.skipped
-            case ChunkWritten():
-                t.rows += event.rows
-                t.chunk_bytes += event.nbytes
-                if event.position is not None:
-                    previous = self._positions.get(event.file.key, 0)
-                    t.bytes_read += max(0, event.position - previous)
-                    self._positions[event.file.key] = event.position
-            case FileCompleted():
-                t.completed += 1
-                # Formats that report no byte position count the whole file at its end.
-                seen = self._positions.pop(event.file.key, 0)
-                t.bytes_read += max(0, event.file.size - seen)
-            case FileFailed():
-                t.failed += 1
-                self._positions.pop(event.file.key, None)
-                t.note(f"failed {event.file.key}: {event.error}")
-            case FileVanished():
-                t.pending = max(0, t.pending - 1)
-                t.note(f"vanished before it was read: {event.file.key}")
-            case Notice():
-                t.note(f"{event.level}: {event.message}")
-            case _:
-                pass
-
-
-class LiveView(_Counting):
-    """A rich live view: totals, rates, and a bar per file in work. Redraws 4 times a second."""
-
-    def __init__(self, console: Console) -> None:
-        super().__init__()
+    def __init__(self, console: Console, refresh_per_second: float = _REFRESH_PER_SECOND) -> None:
         self.console = console
-        self._files = Progress(
-            TextColumn("[cyan]{task.description}", justify="left"),
-            BarColumn(bar_width=30),
-            TextColumn("{task.percentage:>5.1f}%"),
-            TextColumn("[dim]{task.fields[rows]:,} rows"),
-            console=console,
-            expand=False,
-        )
-        self._tasks: dict[str, TaskID] = {}
-        self._rows: dict[str, int] = {}
+        self.lock = threading.Lock()
+        self.tally = Tally()
+        self._rates = RateMeter()
         self._live = Live(
-            get_renderable=self._render, console=console, refresh_per_second=4, transient=True
+            get_renderable=self._render,
+            console=console,
+            refresh_per_second=refresh_per_second,
+            transient=True,
         )
 
     def __enter__(self) -> LiveView:
@@ -141,94 +59,158 @@ class LiveView(_Counting):
 
     def __call__(self, event: Event) -> None:
         with self.lock:
-            self.count(event)
-            match event:
-                case FileStarted():
-                    task = self._files.add_task(
-                        _short(event.file.key), total=max(event.file.size, 1), rows=0
-                    )
-                    self._tasks[event.file.key] = task
-                    # Newest first, capped: hide the oldest bars beyond the cap.
-                    for key in list(self._tasks)[:-_MAX_FILE_BARS]:
-                        self._files.update(self._tasks[key], visible=False)
-                case ChunkWritten():
-                    task_id = self._tasks.get(event.file.key)
-                    if task_id is not None:
-                        rows = self._rows.get(event.file.key, 0) + event.rows
-                        self._rows[event.file.key] = rows
-                        if event.position is not None:
-                            self._files.update(task_id, completed=event.position, rows=rows)
-                        else:
-                            self._files.update(task_id, rows=rows)
-                case FileCompleted() | FileFailed() | FileVanished():
-                    task_id = self._tasks.pop(event.file.key, None)
-                    self._rows.pop(event.file.key, None)
-                    if task_id is not None:
-                        self._files.remove_task(task_id)
-                case _:
-                    pass
+            self.tally.count(event)
 
     def _render(self) -> RenderableType:
+        # Poll the runner outside the view's lock: it takes the runner's own locks.
+        stats = self.tally.poll_statistics()
         with self.lock:
-            t = self.totals
-            header = Text.assemble(
-                (f"{t.mode} ", "bold"),
-                (t.source, "green"),
-                " → ",
-                (t.dest, "green"),
-                (f"  [{t.pipeline}]  {_duration(t.elapsed)}", "dim"),
-            )
-            done = t.completed + t.failed
-            line = Text(
-                f"files {t.completed:,} done / {t.failed:,} failed / {t.pending:,} to do"
-                f" ({t.skipped:,} already done)   rows {t.rows:,}   "
-                f"{t.rows / t.elapsed:,.0f} rows/s   {_mb(t.bytes_read) / t.elapsed:,.1f} MB/s"
-            )
-            bar = Progress(BarColumn(bar_width=50), TextColumn("{task.description}"))
-            bar.add_task(f"{done:,}/{t.pending:,} files", total=max(t.pending, 1), completed=done)
-            parts: list[RenderableType] = [header, line, bar]
-            if self._tasks:
-                parts.append(self._files)
-            parts.extend(Text(r, style="yellow") for r in t.recent)
+            t = self.tally
+            parts: list[RenderableType] = [
+                _header(t, self.console.size.width),
+                *self._totals(t),
+                _pressure(t, stats),
+            ]
+            if t.mode == "watch":
+                parts.append(_discovery(t, stats))
+            room = self.console.size.height - _FIXED_LINES - len(t.recent)
+            parts.extend(_file_bars(t, max(1, min(room, _MAX_FILE_BARS))))
+            parts.extend(_recent(t))
             return Group(*parts)
 
+    def _totals(self, t: Tally) -> list[RenderableType]:
+        rows_s, bytes_s = self._rates.sample(t.rows, t.bytes_read)
+        files = Text.assemble(
+            ("files ", "bold"),
+            (f"{t.completed:,} done", "green"),
+            " · ",
+            (f"{t.failed:,} failed", "red" if t.failed else ""),
+            f" · {len(t.in_work):,} in work · {t.waiting:,} waiting",
+        )
+        if t.mode == "snapshot":
+            files.append(f" (of {t.discovered:,})")
+        if t.skipped:
+            files.append(f" · {t.skipped:,} already done", style="dim")
+        if t.vanished:
+            files.append(f" · {t.vanished:,} vanished", style="yellow")
+        rows = Text.assemble(
+            ("rows ", "bold"),
+            f"{t.rows:,}  ",
+            ("bytes ", "bold"),
+            f"{_size(t.bytes_read)}  ",
+            ("now ", "bold"),
+            f"{rows_s:,.0f} rows/s {_size(bytes_s)}/s  ",
+            ("avg ", "bold"),
+            f"{t.rows / t.elapsed:,.0f} rows/s {_size(t.bytes_read / t.elapsed)}/s",
+        )
+        if t.bad_rows:
+            rows.append(f"  bad rows {t.bad_rows:,} (dead-lettered)", style="yellow")
+        parts: list[RenderableType] = [files, rows]
+        if t.mode == "snapshot" and t.discovered:
+            bar = Table.grid(padding=(0, 1))
+            bar.add_row(
+                ProgressBar(total=t.discovered, completed=t.done, width=50),
+                Text(f"{t.done:,}/{t.discovered:,} files"),
+            )
+            parts.append(bar)
+        return parts
 
-class LogView(_Counting):
-    """Plain log lines: one every ``interval`` seconds and one per failure."""
 
-    def __init__(self, stream: TextIO, interval: float = 5.0) -> None:
-        super().__init__()
-        self.stream = stream
-        self.interval = interval
-        self._last = time.monotonic()
+def _header(t: Tally, width: int) -> Text:
+    # One line whatever the width: long URLs lose their middle, not the line its layout.
+    tail = f"  [{_short(t.pipeline, 30)}]  {_duration(t.elapsed)}"
+    room = max(20, (width - len(t.mode) - len(tail) - 4) // 2)
+    return Text.assemble(
+        (f"{t.mode} ", "bold"),
+        (_short(t.source, room), "green"),
+        " → ",
+        (_short(t.dest, room), "green"),
+        (tail, "dim"),
+        no_wrap=True,
+        overflow="ellipsis",
+    )
 
-    def __call__(self, event: Event) -> None:
-        with self.lock:
-            self.count(event)
-            t = self.totals
-            match event:
-                case RunStarted():
-                    self._emit(f"{t.mode} {t.source} -> {t.dest} (pipeline {t.pipeline})")
-                case FilesDiscovered() if event.pending or event.skipped:
-                    self._emit(
-                        f"found {event.pending:,} files to replicate "
-                        f"({_mb(event.pending_bytes):,.1f} MB), {event.skipped:,} already done"
-                    )
-                case FileFailed() | FileVanished() | Notice():
-                    self._emit(t.recent[-1])
-                case _:
-                    now = time.monotonic()
-                    if now - self._last >= self.interval:
-                        self._last = now
-                        self._emit(
-                            f"{t.completed:,}/{t.pending:,} files, {t.failed:,} failed, "
-                            f"{t.rows:,} rows, {t.rows / t.elapsed:,.0f} rows/s"
-                        )
 
-    def _emit(self, line: str) -> None:
-        stamp = time.strftime("%H:%M:%S")
-        self.stream.write(f"{stamp} {line}\n")
-        self.stream.flush()
+def _pressure(t: Tally, stats: RunStatistics | None) -> RenderableType:
+    grid = Table.grid(padding=(0, 1))
+    cells: list[RenderableType] = []
+    if stats is not None and stats.bytes_in_flight is not None and stats.inflight_limit:
+        cells += [
+            Text("in flight", style="bold"),
+            ProgressBar(
+                total=stats.inflight_limit,
+                completed=min(stats.bytes_in_flight, stats.inflight_limit),
+                width=20,
+            ),
+            # In MiB: the unit the limit is usually given in (--inflight-limit 256MiB).
+            Text(f"{stats.bytes_in_flight / 2**20:,.1f} / {stats.inflight_limit / 2**20:,.0f} MiB"),
+        ]
+    if stats is not None and stats.chunks_queued is not None:
+        cells.append(Text(f" chunks queued {stats.chunks_queued:,}"))
+    if stats is not None:
+        cells.append(Text(f" readers busy {stats.readers_busy}/{stats.readers}"))
+        if stats.files_queued:
+            cells.append(Text(f" files queued {stats.files_queued:,}"))
+    else:
+        cells.append(Text(f"readers busy {len(t.in_work)}"))
+    grid.add_row(*cells)
+    return grid
+
+
+def _discovery(t: Tally, stats: RunStatistics | None) -> Text:
+    now = time.time()
+    line = Text()
+    d = t.discovery
+    if d is None:
+        line.append("discovery: starting", style="dim")
+    else:
+        what = "received" if d.via == "sqs" else "polled"
+        line.append(f"{what} {_ago(now - d.at)} ago")
+        if d.next_at is not None:
+            line.append(f" · next poll in {max(0.0, d.next_at - now):,.0f}s")
+    if stats is not None and stats.lag_seconds is not None:
+        line.append(" · lag ")
+        line.append(_duration(stats.lag_seconds), style="bold")
+    if stats is not None and stats.sqs_messages_in_flight is not None:
+        line.append(f" · SQS messages in flight {stats.sqs_messages_in_flight:,}")
+    return line
+
+
+def _file_bars(t: Tally, cap: int) -> list[RenderableType]:
+    if not t.in_work:
+        return []
+    grid = Table.grid(padding=(0, 1))
+    newest = list(reversed(t.in_work.values()))
+    for work in newest[:cap]:
+        size = max(work.file.size, 1)
+        if work.position:
+            bar = ProgressBar(total=size, completed=min(work.position, size), width=30)
+            done = Text(f"{100 * work.position / size:5.1f}%")
+        else:  # the format reports no byte position (CSV, say): a pulse, and its size
+            bar, done = ProgressBar(total=None, width=30), Text("    ?%", style="dim")
+        grid.add_row(
+            Text(_short(work.file.key), style="cyan", no_wrap=True),
+            bar,
+            done,
+            Text(f"{work.rows:,} rows of {_size(work.file.size)}", style="dim"),
+        )
+    parts: list[RenderableType] = [grid]
+    if len(newest) > cap:
+        parts.append(Text(f"… and {len(newest) - cap:,} more files in work", style="dim"))
+    return parts
+
+
+def _recent(t: Tally) -> list[RenderableType]:
+    styles = {"error": "red", "warning": "yellow"}
+    return [
+        Text(
+            f"{time.strftime('%H:%M:%S', time.localtime(at))} {level}: {line}",
+            style=styles.get(level, "dim"),
+            no_wrap=True,
+            overflow="ellipsis",
+        )
+        for at, level, line in t.recent
+    ]
 
 
 def render_summary(summary: RunSummary) -> RenderableType:
@@ -241,9 +223,12 @@ def render_summary(summary: RunSummary) -> RenderableType:
     table.add_row("files completed", f"{summary.files_completed:,}")
     table.add_row("files skipped (already done)", f"{summary.files_skipped:,}")
     table.add_row("files failed", f"{summary.files_failed:,}")
+    if summary.files_failed_before:
+        table.add_row("files skipped (failed before)", f"{summary.files_failed_before:,}")
     if summary.files_vanished:
         table.add_row("files vanished", f"{summary.files_vanished:,}")
     table.add_row("rows", f"{summary.rows:,}")
+    table.add_row("bad rows (skipped or dead-lettered)", f"{summary.bad_rows:,}")
     table.add_row("bytes read", f"{summary.bytes:,}")
     table.add_row("seconds", f"{summary.seconds:,.2f}")
     table.add_row("rows/s", f"{summary.rows / secs:,.0f}")
@@ -266,6 +251,14 @@ def _short(key: str, width: int = 40) -> str:
 
 def _mb(n: int) -> float:
     return n / 1e6
+
+
+def _size(n: float) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+def _ago(seconds: float) -> str:
+    return f"{seconds:,.0f}s" if seconds < 120 else _duration(seconds)
 
 
 def _duration(seconds: float) -> str:

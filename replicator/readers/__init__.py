@@ -3,6 +3,8 @@
 ``read_file`` picks the parser by format (given, or inferred from the key's extension), and
 every format goes through the same chunking (system columns, offsets, the completed flag, error
 translation). Formats: csv, tsv, jsonl, parquet, lines, raw; compression: gzip, zstd, bz2, xz.
+Given an ``OnBadRow`` callback, csv, tsv and jsonl report unparsable rows to it and keep going
+(see ``badrows``); without one, the first bad row fails the file.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable, Generator, Iterator
 from fsspec import AbstractFileSystem
 
 from replicator.model import Chunk, FileInfo
+from replicator.readers.badrows import BadRow, OnBadRow
 from replicator.readers.base import (
     COMPRESSIONS,
     DEFAULT_CHUNK_SIZE,
@@ -28,6 +31,7 @@ from replicator.readers.compression import codec_from_extension, codec_from_magi
 from replicator.readers.csv import read_csv, read_tsv
 from replicator.readers.formats import infer_format, resolve_format
 from replicator.readers.jsonl import read_jsonl
+from replicator.readers.jsonl_tolerant import read_jsonl_tolerant
 from replicator.readers.lines import LINE_COLUMN, read_lines
 from replicator.readers.parquet import read_parquet
 from replicator.readers.raw import DATA_COLUMN, read_raw
@@ -41,9 +45,11 @@ __all__ = [
     "LINE_COLUMN",
     "ROW_COLUMN",
     "SYSTEM_COLUMNS",
+    "BadRow",
     "Compression",
     "CsvOptions",
     "Format",
+    "OnBadRow",
     "Reader",
     "ReaderOptions",
     "codec_from_extension",
@@ -64,15 +70,38 @@ _PARSERS: dict[Format, _Parse] = {
     "raw": read_raw,
 }
 
+_Tolerant = Callable[
+    [AbstractFileSystem, FileInfo, ReaderOptions, OnBadRow], Generator[Piece, None, None]
+]
 
-def read_file(fs: AbstractFileSystem, file: FileInfo, options: ReaderOptions) -> Iterator[Chunk]:
+# Formats whose rows can be bad one at a time (parquet and raw have no such rows; a line that
+# is not UTF-8 still fails its file).
+_TOLERANT: dict[Format, _Tolerant] = {
+    "csv": read_csv,
+    "tsv": read_tsv,
+    "jsonl": read_jsonl_tolerant,
+}
+
+
+def read_file(
+    fs: AbstractFileSystem,
+    file: FileInfo,
+    options: ReaderOptions,
+    on_bad_row: OnBadRow | None = None,
+) -> Iterator[Chunk]:
     """The chunks of ``file``, in order; the last has ``completed=True``.
 
     Raises ``ReadError`` at once when the format cannot be inferred, and while iterating when
-    the content cannot be parsed (after yielding the rows before the bad one). Storage errors
-    (``FileNotFoundError`` for a vanished file, ``PermissionError``, ...) propagate unchanged.
+    the content cannot be parsed (after yielding the rows before the bad one). With
+    ``on_bad_row``, a bad row of csv, tsv or jsonl is reported to it (before the chunk that
+    follows it is yielded) instead. Storage errors (``FileNotFoundError`` for a vanished file,
+    ``PermissionError``, ...) propagate unchanged.
     """
     fmt = resolve_format(file.key, options)
-    pieces = _PARSERS[fmt](fs, file, options)
+    tolerant = _TOLERANT.get(fmt) if on_bad_row is not None else None
+    if tolerant is not None and on_bad_row is not None:
+        pieces = tolerant(fs, file, options, on_bad_row)
+    else:
+        pieces = _PARSERS[fmt](fs, file, options)
     system_columns = options.system_columns and fmt != "raw"
     return to_chunks(file, pieces, fmt=fmt, options=options, system_columns=system_columns)

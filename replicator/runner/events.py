@@ -12,21 +12,53 @@ from replicator.model import FileInfo
 
 
 @dataclass(frozen=True, slots=True)
+class RunStatistics:
+    """The pressure inside a run at one moment; views poll it when they redraw.
+
+    Fields a mode does not have are None: a snapshot has no queue pusher, a poll no SQS queue.
+    Times are seconds since the epoch.
+    """
+
+    readers: int
+    readers_busy: int
+    files_queued: int = 0
+    bytes_in_flight: int | None = None
+    inflight_limit: int | None = None
+    chunks_queued: int | None = None
+    last_poll: float | None = None
+    next_poll: float | None = None
+    lag_seconds: float | None = None
+    sqs_messages_in_flight: int | None = None
+
+
+StatisticsProvider = Callable[[], RunStatistics]
+
+
+@dataclass(frozen=True, slots=True)
 class RunStarted:
+    """A run begins. ``statistics``, when given, is cheap, thread-safe and never blocks."""
+
     mode: str
     source: str
     dest: str
     pipeline: str
     state_path: str
+    statistics: StatisticsProvider | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class FilesDiscovered:
-    """A discovery pass found ``pending`` files to do and ``skipped`` already done."""
+    """A discovery pass found ``pending`` files to do and ``skipped`` already done.
+
+    ``via`` says how: ``list`` (a snapshot's one listing), ``poll`` (a watch listing, the next
+    one due in ``next_in`` seconds) or ``sqs`` (one receive from the queue).
+    """
 
     pending: int
     pending_bytes: int
     skipped: int
+    via: str = "list"
+    next_in: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +82,16 @@ class FileCompleted:
     rows: int
     outputs: tuple[str, ...]
     seconds: float
+    bad_rows: int = 0  # rows that could not be parsed (skipped or dead-lettered)
 
 
 @dataclass(frozen=True, slots=True)
 class FileFailed:
+    """``kind`` names the error class, for metrics; ``error`` is the one-line reason."""
+
     file: FileInfo
     error: str
+    kind: str = "error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +116,9 @@ class RunSummary:
     files_skipped: int = 0
     files_failed: int = 0
     files_vanished: int = 0
+    files_failed_before: int = 0  # skipped: failed at this version before (see --retry-failed)
     rows: int = 0
+    bad_rows: int = 0
     bytes: int = 0
     seconds: float = 0.0
     interrupted: bool = False
@@ -88,7 +126,8 @@ class RunSummary:
 
     @property
     def ok(self) -> bool:
-        return self.files_failed == 0 and not self.interrupted
+        # A file skipped because it failed before is still not replicated.
+        return self.files_failed == 0 and self.files_failed_before == 0 and not self.interrupted
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,8 @@ from pathlib import Path
 from replicator.checkpoint.location import default_pipeline_name, default_state_path
 from replicator.checkpoint.sqlite import SqliteCheckpointStore
 from replicator.config import Settings
+from replicator.deadletter import DeadLetter
+from replicator.deadletter.policy import default_dead_letter_url
 from replicator.discovery.filters import KeyFilter
 from replicator.errors import ConfigError
 from replicator.readers.base import CsvOptions, ReaderOptions
@@ -24,6 +26,8 @@ class Pipeline:
     dest: Location
     reader_options: ReaderOptions
     key_filter: KeyFilter
+    # Where bad rows are written (with --on-bad-rows dead-letter), else None.
+    dead_letter: Location | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Pipeline:
@@ -59,6 +63,15 @@ class Pipeline:
                 newlines_in_values=settings.csv_newlines_in_values,
             ),
         )
+        dead_letter = None
+        if settings.on_bad_rows == "dead-letter":
+            url = settings.dead_letter or default_dead_letter_url(settings.dest)
+            dead_letter = open_location(url, storage)
+            if dead_letter.protocol == source.protocol and _overlaps(source.root, dead_letter.root):
+                raise ConfigError(
+                    f"the dead-letter location {url} lies inside the source {settings.source} "
+                    "(or the reverse); pass --dead-letter with a place outside the source"
+                )
         if settings.output_format == "raw":
             reader_options = ReaderOptions(
                 format="raw", chunk_size=settings.chunk_size, system_columns=False
@@ -76,10 +89,17 @@ class Pipeline:
                 modified_after=settings.modified_after,
                 skip_empty=settings.skip_empty,
             ),
+            dead_letter=dead_letter,
         )
 
     def open_store(self) -> SqliteCheckpointStore:
         return SqliteCheckpointStore(self.state_path, self.name)
+
+    def open_dead_letter(self) -> DeadLetter:
+        """Where this run's bad rows go, by ``--on-bad-rows``; close it with the run."""
+        if self.dead_letter is None:
+            return DeadLetter(self.settings.on_bad_rows)  # type: ignore[arg-type]
+        return DeadLetter("dead-letter", FilesSink(self.dead_letter, output_format="jsonl"))
 
     def open_sink(self) -> FilesSink:
         return FilesSink(

@@ -60,7 +60,7 @@ def consume(runner: WatchRunner, source: SqsSource, store: CheckpointStore) -> N
             future.cancel()
             return
         files = [f for d in deliveries for f in _take(runner, source, store, d)]
-        runner.events(FilesDiscovered(len(files), sum(f.size for f in files), 0))
+        runner.events(FilesDiscovered(len(files), sum(f.size for f in files), 0, via="sqs"))
         runner.submit(files)
 
 

@@ -6,10 +6,12 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 
 from replicator.checkpoint.base import CheckpointStore
 from replicator.checkpoint.ledger import Ledger
 from replicator.config import Settings
+from replicator.deadletter import DeadLetter
 from replicator.discovery.listing import list_files
 from replicator.model import FileInfo
 from replicator.runner.events import (
@@ -17,6 +19,7 @@ from replicator.runner.events import (
     FilesDiscovered,
     RunFinished,
     RunStarted,
+    RunStatistics,
     RunSummary,
     ignore,
 )
@@ -24,6 +27,7 @@ from replicator.runner.file_task import FileResult, Outcome, replicate_file
 from replicator.runner.pipeline import Pipeline
 from replicator.runner.stop import StopToken
 from replicator.sinks.base import Sink
+from replicator.storage import redact
 
 
 def run_snapshot(
@@ -33,24 +37,41 @@ def run_snapshot(
     stop = stop or StopToken()
     started = time.monotonic()
     pipeline = Pipeline.from_settings(settings)
+    busy = _Busy(settings.concurrency)
     events(
         RunStarted(
-            "snapshot", settings.source, settings.dest, pipeline.name, str(pipeline.state_path)
+            "snapshot",
+            redact(settings.source),
+            redact(settings.dest),
+            pipeline.name,
+            str(pipeline.state_path),
+            statistics=busy.statistics,
         )
     )
     store = pipeline.open_store()
     sink = pipeline.open_sink()
+    dead_letter = pipeline.open_dead_letter()
     try:
         files = list_files(pipeline.source, pipeline.key_filter)
         todo, skipped = Ledger(store, settings.poll_overlap).split(
             files, full_refresh=settings.full_refresh
         )
-        events(FilesDiscovered(len(todo), sum(f.size for f in todo), len(skipped)))
-        results = _replicate_all(pipeline, todo, sink, store, events, stop)
+        failed_before: list[FileResult] = []
+        if not (settings.retry_failed or settings.full_refresh):
+            todo, failed_before = _leave_failed(store, todo)
+        skipped_count = len(skipped) + len(failed_before)
+        events(FilesDiscovered(len(todo), sum(f.size for f in todo), skipped_count))
+        results = _replicate_all(pipeline, todo, sink, store, events, stop, busy, dead_letter)
     finally:
+        dead_letter.close()
         sink.close()
         store.close()
     summary = summarize(pipeline.name, results, len(skipped), time.monotonic() - started)
+    summary = replace(
+        summary,
+        files_failed_before=len(failed_before),
+        failures=summary.failures + tuple((r.file.key, r.error or "") for r in failed_before),
+    )
     events(RunFinished(summary))
     return summary
 
@@ -62,12 +83,15 @@ def _replicate_all(
     store: CheckpointStore,
     events: EventHandler,
     stop: StopToken,
+    busy: _Busy,
+    dead_letter: DeadLetter | None = None,
 ) -> list[FileResult]:
     lock = threading.Lock()
     results: list[FileResult] = []
 
     def task(file: FileInfo) -> None:
-        result = replicate_file(pipeline, file, sink, store, events, stop)
+        with busy:
+            result = replicate_file(pipeline, file, sink, store, events, stop, dead_letter)
         with lock:
             results.append(result)
 
@@ -92,6 +116,44 @@ def _replicate_all(
     return results
 
 
+class _Busy:
+    """Counts the worker threads in the middle of a file, for ``RunStatistics``."""
+
+    def __init__(self, readers: int) -> None:
+        self.readers = readers
+        self.busy = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self.busy += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self.busy -= 1
+
+    def statistics(self) -> RunStatistics:
+        return RunStatistics(readers=self.readers, readers_busy=self.busy)
+
+
+def _leave_failed(
+    store: CheckpointStore, todo: list[FileInfo]
+) -> tuple[list[FileInfo], list[FileResult]]:
+    """(to do, failed before) of ``todo``: files that failed at this same version are left out
+    (retrying them is ``--retry-failed``'s job); a changed file is always tried again."""
+    records = store.get_many([f.key for f in todo])
+    keep: list[FileInfo] = []
+    left: list[FileResult] = []
+    for file in todo:
+        record = records.get(file.key)
+        if record is not None and record.status == "failed" and record.matches(file):
+            reason = f"skipped (failed before; --retry-failed to retry): {record.error or ''}"
+            left.append(FileResult(file, Outcome.NOT_STARTED, error=reason))
+        else:
+            keep.append(file)
+    return keep, left
+
+
 def summarize(
     pipeline: str, results: Sequence[FileResult], skipped: int, seconds: float
 ) -> RunSummary:
@@ -105,6 +167,7 @@ def summarize(
         files_failed=len(failed),
         files_vanished=len(by[Outcome.VANISHED]),
         rows=sum(r.rows for r in completed),
+        bad_rows=sum(r.bad_rows for r in completed),
         bytes=sum(r.file.size for r in completed),
         seconds=seconds,
         interrupted=bool(by[Outcome.ABORTED] or by[Outcome.NOT_STARTED]),

@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from replicator.checkpoint.base import CheckpointStore
 from replicator.config import Settings
 from replicator.discovery.poll import PollDiscovery
+from replicator.discovery.sqs import SqsSource
 from replicator.errors import ReplicatorError, StorageError
 from replicator.model import Chunk, FileInfo
 from replicator.pusher.inflight import Cancelled
 from replicator.pusher.queue import FileFailed, QueuePusher
 from replicator.readers import read_file
+from replicator.retry import FILE_RETRIES
 from replicator.runner.events import (
     ChunkWritten,
     EventHandler,
@@ -33,6 +35,7 @@ from replicator.runner.events import (
     Notice,
     RunFinished,
     RunStarted,
+    RunStatistics,
     RunSummary,
     ignore,
 )
@@ -44,6 +47,7 @@ from replicator.runner.pipeline import Pipeline
 from replicator.runner.queue_feed import consume, open_queue
 from replicator.runner.stop import StopToken
 from replicator.sinks.base import Sink
+from replicator.storage import is_transient, redact
 
 _READER_POLL = 0.2
 
@@ -54,6 +58,7 @@ class _Tally:
     failed: int = 0
     vanished: int = 0
     rows: int = 0
+    bad_rows: int = 0
     bytes: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
 
@@ -74,6 +79,7 @@ class WatchRunner:
         self.stop = stop or StopToken()
         self.once = once
         self.pipeline = Pipeline.from_settings(settings)
+        self._dead_letter = self.pipeline.open_dead_letter()
         self._lock = threading.Lock()
         self._in_work: dict[str, FileInfo] = {}
         self._started: dict[str, float] = {}
@@ -82,6 +88,10 @@ class WatchRunner:
         self.fatal: BaseException | None = None
         self._pusher: QueuePusher | None = None
         self._readers: list[threading.Thread] = []
+        self._failures: dict[str, int] = {}  # transient failures of files in work, by key
+        self._reading = 0  # readers in the middle of a file
+        self._discovery: PollDiscovery | None = None
+        self._sqs: SqsSource | None = None
         self.on_file_done: Callable[[FileInfo], None] = lambda _f: None
         self.on_file_failed: Callable[[FileInfo], None] = lambda _f: None
 
@@ -89,7 +99,14 @@ class WatchRunner:
         started = time.monotonic()
         p = self.pipeline
         self.events(
-            RunStarted("watch", self.settings.source, self.settings.dest, p.name, str(p.state_path))
+            RunStarted(
+                "watch",
+                redact(self.settings.source),
+                redact(self.settings.dest),
+                p.name,
+                str(p.state_path),
+                statistics=self.statistics,
+            )
         )
         store = p.open_store()
         sink = p.open_sink()
@@ -116,6 +133,7 @@ class WatchRunner:
             self._shutdown()
         finally:
             pusher.close(timeout=30)
+            self._dead_letter.close()
             sink.close()
             store.close()
         if self.fatal is not None:
@@ -127,6 +145,7 @@ class WatchRunner:
             files_failed=t.failed,
             files_vanished=t.vanished,
             rows=t.rows,
+            bad_rows=t.bad_rows,
             bytes=t.bytes,
             seconds=time.monotonic() - started,
             interrupted=self.stop.aborting,
@@ -142,6 +161,7 @@ class WatchRunner:
             self._poll_loop(store)
             return
         source = open_queue(self)
+        self._sqs = source
         self.on_file_done = source.file_done
         self.on_file_failed = source.file_failed
         try:
@@ -162,6 +182,7 @@ class WatchRunner:
             max_interval=s.max_poll_interval,
             overlap=s.poll_overlap,
         )
+        self._discovery = discovery
         while not self.stop.draining and self.fatal is None:
             with self._lock:
                 in_work = set(self._in_work)
@@ -171,14 +192,47 @@ class WatchRunner:
                 raise
             except (OSError, ReplicatorError) as exc:
                 # A listing that fails once (network) is retried at the next poll.
-                self.events(Notice("warning", f"listing {s.source} failed: {describe(exc)}"))
+                self.events(
+                    Notice("warning", f"listing {redact(s.source)} failed: {describe(exc)}")
+                )
                 files = []
-            self.events(FilesDiscovered(len(files), sum(f.size for f in files), 0))
+            self.events(
+                FilesDiscovered(
+                    len(files),
+                    sum(f.size for f in files),
+                    0,
+                    via="poll",
+                    next_in=discovery.interval,
+                )
+            )
             self.submit(files)
             if self.once or passes is not None:
                 self._wait_idle()
                 return
             self.stop.wait(discovery.interval)
+
+    def statistics(self) -> RunStatistics:
+        """Pressure, discovery times and lag, for progress views and metrics. Does not block."""
+        pusher, discovery, sqs = self._pusher, self._discovery, self._sqs
+        pushed = pusher.statistics() if pusher is not None else None
+        now = time.time()
+        with self._lock:
+            reading = self._reading
+            mtimes = [f.mtime for f in self._in_work.values() if f.mtime is not None]
+        last_poll = discovery.last_poll if discovery is not None else None
+        return RunStatistics(
+            readers=self.settings.concurrency,
+            readers_busy=reading,
+            files_queued=self._work.qsize(),
+            bytes_in_flight=pushed.bytes_in_flight if pushed else None,
+            inflight_limit=pushed.inflight_limit if pushed else self.settings.inflight_limit,
+            chunks_queued=pushed.chunks_queued if pushed else None,
+            last_poll=last_poll,
+            next_poll=last_poll + discovery.interval if discovery and last_poll else None,
+            # Lag: how long the oldest file not yet done has waited since it was written.
+            lag_seconds=max(0.0, now - min(mtimes)) if mtimes else 0.0,
+            sqs_messages_in_flight=sqs.statistics().messages_in_flight if sqs else None,
+        )
 
     def files_in_work(self) -> int:
         with self._lock:
@@ -216,16 +270,24 @@ class WatchRunner:
     def _read_one(self, file: FileInfo, pusher: QueuePusher) -> None:
         with self._lock:
             self._started[file.key] = time.monotonic()
+            self._reading += 1
         self.events(FileStarted(file))
+        letters = self._dead_letter
         try:
-            for chunk in read_file(self.pipeline.source.fs, file, self.pipeline.reader_options):
+            on_bad_row = letters.open(file)
+            options = self.pipeline.reader_options
+            for chunk in read_file(self.pipeline.source.fs, file, options, on_bad_row):
                 if self.stop.draining:
                     raise Cancelled(f"stopping: {file.key} is left for the next run")
                 pusher.push(chunk)
+                letters.flush(file)
         except FileFailed:
             return  # the sink failed this file and it was reported then
         except Exception as exc:
             pusher.abandon(file, exc)
+        finally:
+            with self._lock:
+                self._reading -= 1
 
     # -- sink callbacks (on the pusher's workers) ---------------------------------------------
 
@@ -234,18 +296,23 @@ class WatchRunner:
         self.events(ChunkWritten(file, chunk.rows, chunk.size, chunk.offset.byte))
         if not done:
             return
+        # The file's bad rows are all reported: its reader yielded the last chunk after them.
+        lettered = self._dead_letter.commit(file)
         committed = sink.commit(file)
+        outputs = committed.outputs + lettered.outputs
         store.record_completed(
-            [record_for(file, "completed", rows=committed.rows, outputs=committed.outputs)]
+            [record_for(file, "completed", rows=committed.rows, outputs=outputs)]
         )
         with self._lock:
             self._in_work.pop(file.key, None)
+            self._failures.pop(file.key, None)
             seconds = time.monotonic() - self._started.pop(file.key, time.monotonic())
             self._tally.completed += 1
             self._tally.rows += committed.rows
+            self._tally.bad_rows += lettered.count
             self._tally.bytes += file.size
         self.on_file_done(file)
-        self.events(FileCompleted(file, committed.rows, committed.outputs, seconds))
+        self.events(FileCompleted(file, committed.rows, outputs, seconds, bad_rows=lettered.count))
 
     def _failed(
         self,
@@ -256,7 +323,10 @@ class WatchRunner:
         pusher: QueuePusher,
     ) -> None:
         sink.abort(file)
+        self._dead_letter.abort(file)
         pusher.forget(file)
+        if self._retry_later(file, error):
+            return  # still in work: read again from the start after a backoff
         with self._lock:
             self._in_work.pop(file.key, None)
             self._started.pop(file.key, None)
@@ -280,7 +350,29 @@ class WatchRunner:
             self._tally.failed += 1
             self._tally.failures.append((file.key, reason))
         self.on_file_failed(file)
-        self.events(FileFailedEvent(file, reason))
+        self.events(FileFailedEvent(file, reason, kind=type(error).__name__))
+
+    def _retry_later(self, file: FileInfo, error: BaseException) -> bool:
+        """Queue ``file`` again after a backoff when ``error`` may pass and tries are left."""
+        if isinstance(error, Cancelled) or self.stop.draining or not is_transient(error):
+            return False
+        with self._lock:
+            failures = self._failures.pop(file.key, 0) + 1
+            if not FILE_RETRIES.retry_after(failures):
+                return False
+            self._failures[file.key] = failures
+        delay = FILE_RETRIES.delay(failures)
+        self.events(
+            Notice(
+                "warning",
+                f"{file.key}: {describe(error)}; redoing the file in {delay:.1f} s "
+                f"(try {failures + 1} of {FILE_RETRIES.attempts})",
+            )
+        )
+        timer = threading.Timer(delay, self._work.put, (file,))
+        timer.daemon = True
+        timer.start()
+        return True
 
     # -- stopping ----------------------------------------------------------------------------
 

@@ -63,6 +63,13 @@ class CaseResult:
         return self.tools[0].wall / self.tools[1].wall
 
     @property
+    def cpu_ratio(self) -> float | None:
+        """The same ratio for CPU time: steadier than wall time on a shared machine."""
+        if len(self.tools) != 2 or not self.ok or not self.tools[1].cpu:
+            return None
+        return self.tools[0].cpu / self.tools[1].cpu
+
+    @property
     def verdict(self) -> str:
         if not self.ok:
             return "ERROR"

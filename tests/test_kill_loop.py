@@ -1,0 +1,59 @@
+"""kill -9 at random moments, over and over, then let it finish: every row once, state sound."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import fsspec
+import pytest
+
+from replicator.checkpoint.sqlite import SqliteCheckpointStore
+from tests.cli import replicate_cmd, run_cli
+from tests.datasets import assert_rows_equal, local_put, make_files, read_parquet_outputs
+
+FILES = 200
+KILLS = 20
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(110)
+def test_repeated_kill_9_then_finish(tmp_path: Path) -> None:
+    src, out, state = tmp_path / "src", tmp_path / "out", tmp_path / "state.db"
+    expected = make_files(local_put(src), FILES, 200)
+    args = ["snapshot", str(src), str(out), "--state", str(state), "--name", "kill", "-q"]
+    args += ["--concurrency", "2"]
+    rng = random.Random(20240601)
+    killed = 0
+    for _ in range(KILLS):
+        proc = subprocess.Popen(
+            replicate_cmd(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        # Start-up takes most of a second; the kills land before, during and after the work.
+        time.sleep(rng.uniform(0.3, 1.4))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        killed += proc.returncode == -signal.SIGKILL
+    assert killed >= KILLS // 2, "most runs were killed, not finished"
+
+    final = run_cli(args, timeout=60)
+    assert final.returncode == 0, final.stderr
+    assert_rows_equal(read_parquet_outputs(fsspec.filesystem("file"), str(out)), expected)
+    # No temp file is visible (a killed run's hidden ".*.tmp" may stay), and every completed
+    # record's output exists.
+    visible = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    assert len(visible) == FILES
+    assert all(p.suffix == ".parquet" for p in visible)
+    store = SqliteCheckpointStore(state, "kill")
+    try:
+        completed = list(store.list("completed"))
+    finally:
+        store.close()
+    assert sorted(r.key for r in completed) == sorted(expected)
+    for record in completed:
+        assert record.outputs, record.key
+        for output in record.outputs:
+            assert Path(output).is_file(), f"{record.key}: {output} is missing"
