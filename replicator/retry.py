@@ -23,7 +23,8 @@ class Backoff:
     def delay(self, failures: int, rand: Callable[[], float] = random.random) -> float:
         """Seconds to wait after the ``failures``-th failure (1-based): uniform in
         ``[0, min(cap, base * 2 ** (failures - 1))]``, so many workers do not retry in step."""
-        return rand() * min(self.cap, self.base * 2.0 ** max(0, failures - 1))
+        exponent = min(max(0, failures - 1), 60)  # 2.0 ** large overflows; the cap rules anyway
+        return rand() * min(self.cap, self.base * 2.0**exponent)
 
     def retry_after(self, failures: int) -> bool:
         """Whether another try is allowed after ``failures`` failures."""

@@ -19,7 +19,8 @@ import s3fs
 from replicator.checkpoint.sqlite import SqliteCheckpointStore
 from replicator.config import Settings
 from replicator.model import Chunk, FileInfo
-from replicator.runner.events import RunSummary
+from replicator.runner.events import FileCompleted, RunSummary
+from replicator.runner.events import FileFailed as FileFailedEvent
 from replicator.runner.pipeline import Pipeline
 from replicator.runner.snapshot import run_snapshot
 from replicator.runner.stop import StopToken
@@ -75,16 +76,16 @@ class _Watcher:
 
 
 def _settings(src: Path, out: Path, tmp_path: Path, **kw: Any) -> Settings:
-    return Settings(
-        source=str(src),
-        dest=str(out),
-        state=str(tmp_path / "state.db"),
-        name="w",
-        poll_interval=0.1,
-        max_poll_interval=0.2,
-        concurrency=2,
-        **kw,
-    )
+    given: dict[str, Any] = {
+        "source": str(src),
+        "dest": str(out),
+        "state": str(tmp_path / "state.db"),
+        "name": "w",
+        "poll_interval": 0.1,
+        "max_poll_interval": 0.2,
+        "concurrency": 2,
+    }
+    return Settings(**{**given, **kw})
 
 
 def _outputs(out: Path) -> Any:
@@ -288,3 +289,53 @@ def test_watch_subprocess_on_s3_restart_and_kill(s3_bucket: S3Bucket, tmp_path: 
     )
     assert len(fs.find(f"{s3_bucket.name}/in")) == 10
     log.close()
+
+
+class _FailingOnceSink(FilesSink):
+    """Fails one write in the middle of one file, once; the reader is slower than the sink."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.writes = 0
+        self.failed = False
+
+    def write(self, chunk: Chunk) -> None:
+        if chunk.file.key == "mid.csv":
+            self.writes += 1
+            if self.writes == 3 and not self.failed:
+                self.failed = True
+                raise ValueError("injected failure on the third chunk")
+        super().write(chunk)
+
+
+def test_sink_failure_mid_file_never_commits_a_partial_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sinks: list[_FailingOnceSink] = []
+
+    def open_sink(self: Pipeline) -> _FailingOnceSink:
+        sinks.append(_FailingOnceSink(self.dest))
+        return sinks[-1]
+
+    monkeypatch.setattr(Pipeline, "open_sink", open_sink)
+    src, out = tmp_path / "src", tmp_path / "out"
+    rows = csv_rows(4, 3000)
+    local_put(src)("mid.csv", csv_bytes(rows))
+    events: list[Any] = []
+    settings = _settings(src, out, tmp_path, chunk_size=1024, concurrency=1)
+    stop = StopToken()
+    thread = threading.Thread(target=lambda: run_watch(settings, events.append, stop), daemon=True)
+    thread.start()
+    try:
+        _wait_for(lambda: any(isinstance(e, FileCompleted) for e in events), 60, "completion")
+    finally:
+        stop.request()
+        thread.join(timeout=30)
+    assert sinks[0].failed
+    failures = [e for e in events if isinstance(e, FileFailedEvent)]
+    assert len(failures) == 1, "the failure is reported once"
+    completed = [e for e in events if isinstance(e, FileCompleted)]
+    assert [e.rows for e in completed] == [len(rows)], "only a whole file is ever committed"
+    table = pq.read_table(out / "mid.csv.parquet")
+    assert table.column("_row").to_pylist() == list(range(len(rows)))
+    assert table.column("id").to_pylist() == [r["id"] for r in rows]

@@ -142,6 +142,7 @@ def test_backfill_then_queue_without_gap_or_repeat(
     _wait_for(lambda: queue.counts() == (0, 0), what="an empty queue")
     summary = watcher.finish()
     assert summary.files_completed == 7, "each file replicated once across the switch"
+    assert summary.files_failed == 0
     assert_rows_equal(_outputs(out), expected)
 
 

@@ -14,14 +14,16 @@ from typing import TYPE_CHECKING
 
 from replicator.checkpoint.base import CheckpointStore
 from replicator.discovery.sqs import Delivery, SqsSource
-from replicator.errors import ConfigError
+from replicator.errors import ConfigError, TransientError
 from replicator.model import FileInfo
+from replicator.retry import Backoff
 from replicator.runner.events import FilesDiscovered, Notice
 
 if TYPE_CHECKING:
     from replicator.runner.watch import WatchRunner
 
 _WAKE = 0.2
+_RECEIVE_RETRIES = Backoff(attempts=1_000_000, base=1.0, cap=60.0)
 
 
 def open_queue(runner: WatchRunner) -> SqsSource:
@@ -45,6 +47,7 @@ def open_queue(runner: WatchRunner) -> SqsSource:
 
 def consume(runner: WatchRunner, source: SqsSource, store: CheckpointStore) -> None:
     """Receive until stopped. Blocks; wakes a few times a second to notice a stop."""
+    failures = 0
     while not runner.stop.draining and runner.fatal is None:
         if runner.files_in_work() >= runner.settings.concurrency * 4:
             runner.stop.wait(_WAKE)  # the pipeline is full: leave messages in the queue
@@ -53,9 +56,20 @@ def consume(runner: WatchRunner, source: SqsSource, store: CheckpointStore) -> N
         while not runner.stop.draining:
             try:
                 deliveries = future.result(timeout=_WAKE)
+                failures = 0
                 break
             except concurrent.futures.TimeoutError:
                 continue
+            except TransientError as exc:
+                # A network blip or throttling: back off and receive again.
+                failures += 1
+                delay = _RECEIVE_RETRIES.delay(failures)
+                runner.events(
+                    Notice("warning", f"receiving from SQS failed: {exc}; again in {delay:.1f} s")
+                )
+                runner.stop.wait(delay)
+                deliveries = []
+                break
         else:
             future.cancel()
             return
@@ -87,6 +101,17 @@ def _take(
 
 def _propagate_delete(runner: WatchRunner, store: CheckpointStore, file: FileInfo) -> None:
     record = store.get(file.key)
+    if runner.is_in_work(file.key) or (
+        record is not None
+        and record.mtime is not None
+        and file.mtime is not None
+        and record.mtime > file.mtime
+    ):
+        # SQS does not keep order: this delete is older than the version replicated since.
+        runner.events(
+            Notice("info", f"{file.key}: stale delete event ignored; a newer version exists")
+        )
+        return
     outputs = record.outputs if record is not None else ()
     fs = runner.pipeline.dest.fs
     for output in outputs:

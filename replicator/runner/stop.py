@@ -21,6 +21,10 @@ class StopToken:
             self._abort.set()
         self._drain.set()
 
+    def drain(self) -> None:
+        """Drain without escalating: for the program's own stops, not a person's second Ctrl-C."""
+        self._drain.set()
+
     def abort(self) -> None:
         self._drain.set()
         self._abort.set()

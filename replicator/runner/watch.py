@@ -89,7 +89,9 @@ class WatchRunner:
         self._pusher: QueuePusher | None = None
         self._readers: list[threading.Thread] = []
         self._failures: dict[str, int] = {}  # transient failures of files in work, by key
-        self._reading = 0  # readers in the middle of a file
+        self._reading_keys: set[str] = set()  # files a reader is in the middle of
+        self._parked: dict[str, BaseException] = {}  # failures waiting for their reader to stop
+        self._store: CheckpointStore | None = None
         self._discovery: PollDiscovery | None = None
         self._sqs: SqsSource | None = None
         self.on_file_done: Callable[[FileInfo], None] = lambda _f: None
@@ -109,13 +111,14 @@ class WatchRunner:
             )
         )
         store = p.open_store()
+        self._store = store
         sink = p.open_sink()
         pusher = QueuePusher(
             sink,
             inflight_limit=self.settings.inflight_limit,
             workers=max(1, min(self.settings.concurrency, 8)),
             on_ack=lambda chunk, done: self._acked(chunk, done, sink, store),
-            on_error=lambda file, error: self._failed(file, error, sink, store, pusher),
+            on_error=lambda file, error: self._failed(file, error, sink),
         )
         readers = [
             threading.Thread(
@@ -123,16 +126,19 @@ class WatchRunner:
             )
             for i in range(self.settings.concurrency)
         ]
+        self._pusher = pusher
+        self._readers = readers
         try:
             pusher.start()
             for thread in readers:
                 thread.start()
-            self._pusher = pusher
-            self._readers = readers
-            self._discover(store)
-            self._shutdown()
+            try:
+                self._discover(store)
+            finally:
+                self._shutdown()
         finally:
-            pusher.close(timeout=30)
+            if not pusher.close(timeout=30):
+                self.events(Notice("warning", "a sink write did not return within 30 s"))
             self._dead_letter.close()
             sink.close()
             store.close()
@@ -162,11 +168,12 @@ class WatchRunner:
             return
         source = open_queue(self)
         self._sqs = source
-        self.on_file_done = source.file_done
-        self.on_file_failed = source.file_failed
         try:
             if self.settings.backfill:
+                # Listed files are not the queue's: their completion deletes no message.
                 self._poll_loop(store, passes=1)
+            self.on_file_done = source.file_done
+            self.on_file_failed = source.file_failed
             consume(self, source, store)
         finally:
             # Before the pusher drains: messages of files still in work are left to the queue.
@@ -217,7 +224,7 @@ class WatchRunner:
         pushed = pusher.statistics() if pusher is not None else None
         now = time.time()
         with self._lock:
-            reading = self._reading
+            reading = len(self._reading_keys)
             mtimes = [f.mtime for f in self._in_work.values() if f.mtime is not None]
         last_poll = discovery.last_poll if discovery is not None else None
         return RunStatistics(
@@ -270,24 +277,33 @@ class WatchRunner:
     def _read_one(self, file: FileInfo, pusher: QueuePusher) -> None:
         with self._lock:
             self._started[file.key] = time.monotonic()
-            self._reading += 1
+            self._reading_keys.add(file.key)
         self.events(FileStarted(file))
         letters = self._dead_letter
         try:
             on_bad_row = letters.open(file)
             options = self.pipeline.reader_options
+            last = False
             for chunk in read_file(self.pipeline.source.fs, file, options, on_bad_row):
                 if self.stop.draining:
                     raise Cancelled(f"stopping: {file.key} is left for the next run")
                 pusher.push(chunk)
                 letters.flush(file)
+                last = chunk.completed
+            if not last:
+                raise ReplicatorError(f"the reader of {file.key} ended without a last chunk")
         except FileFailed:
-            return  # the sink failed this file and it was reported then
+            pass  # the sink failed this file; its error waits below
         except Exception as exc:
             pusher.abandon(file, exc)
         finally:
+            # A failure reported while this thread was still reading is settled here, once the
+            # reader has let go of the file: never while it may still push chunks of it.
             with self._lock:
-                self._reading -= 1
+                self._reading_keys.discard(file.key)
+                parked = self._parked.pop(file.key, None)
+            if parked is not None:
+                self._settle_failure(file, parked)
 
     # -- sink callbacks (on the pusher's workers) ---------------------------------------------
 
@@ -314,16 +330,21 @@ class WatchRunner:
         self.on_file_done(file)
         self.events(FileCompleted(file, committed.rows, outputs, seconds, bad_rows=lettered.count))
 
-    def _failed(
-        self,
-        file: FileInfo,
-        error: BaseException,
-        sink: Sink,
-        store: CheckpointStore,
-        pusher: QueuePusher,
-    ) -> None:
+    def _failed(self, file: FileInfo, error: BaseException, sink: Sink) -> None:
+        """The pusher's error callback: drop the file's partial output, then settle it."""
         sink.abort(file)
         self._dead_letter.abort(file)
+        with self._lock:
+            if file.key in self._reading_keys:
+                self._parked[file.key] = error  # its reader settles it when it stops
+                return
+        self._settle_failure(file, error)
+
+    def _settle_failure(self, file: FileInfo, error: BaseException) -> None:
+        """Retry, or record, a file that failed; only once no reader holds it. Runs once."""
+        store, pusher = self._store, self._pusher
+        assert store is not None
+        assert pusher is not None
         pusher.forget(file)
         if self._retry_later(file, error):
             return  # still in work: read again from the start after a backoff
@@ -342,7 +363,7 @@ class WatchRunner:
             # The destination refuses: every file would fail the same way.
             with self._lock:
                 self.fatal = self.fatal or error
-            self.stop.request()
+            self.stop.drain()
             return
         reason = describe(error)
         store.record_failed(record_for(file, "failed", error=reason))
@@ -384,8 +405,7 @@ class WatchRunner:
         """Drain: readers stop, pushed chunks reach the sink, acked files commit. Idempotent."""
         pusher, readers = self._pusher, self._readers
         assert pusher is not None, "the pusher is made before discovery starts"
-        if not self.stop.draining:
-            self.stop.request()
+        self.stop.drain()
         while any(t.is_alive() for t in readers):
             if self.stop.aborting:
                 pusher.cancel()
