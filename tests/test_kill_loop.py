@@ -19,25 +19,38 @@ FILES = 200
 KILLS = 20
 
 
+def _completed(state: Path) -> int:
+    if not state.exists():
+        return 0
+    store = SqliteCheckpointStore(state, "kill")
+    try:
+        return store.stats()["completed"]
+    finally:
+        store.close()
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(110)
 def test_repeated_kill_9_then_finish(tmp_path: Path) -> None:
     src, out, state = tmp_path / "src", tmp_path / "out", tmp_path / "state.db"
-    expected = make_files(local_put(src), FILES, 200)
+    expected = make_files(local_put(src), FILES, 5000)
     args = ["snapshot", str(src), str(out), "--state", str(state), "--name", "kill", "-q"]
     args += ["--concurrency", "2"]
     rng = random.Random(20240601)
-    killed = 0
+    mid_work = 0
     for _ in range(KILLS):
+        if _completed(state) == FILES:
+            break  # nothing left to interrupt
         proc = subprocess.Popen(
             replicate_cmd(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         # Start-up takes most of a second; the kills land before, during and after the work.
-        time.sleep(rng.uniform(0.3, 1.4))
+        time.sleep(rng.uniform(0.4, 1.1))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
-        killed += proc.returncode == -signal.SIGKILL
-    assert killed >= KILLS // 2, "most runs were killed, not finished"
+        mid_work += proc.returncode == -signal.SIGKILL and _completed(state) < FILES
+    # How many runs finish before their kill depends on the machine; enough must not.
+    assert mid_work >= 8, f"only {mid_work} kills landed before the work was done"
 
     final = run_cli(args, timeout=60)
     assert final.returncode == 0, final.stderr

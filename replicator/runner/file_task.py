@@ -6,9 +6,9 @@ import enum
 import time
 from dataclasses import dataclass
 
-from replicator.checkpoint.base import CheckpointStore, FileRecord
+from replicator.checkpoint.base import CheckpointStore
 from replicator.deadletter import DeadLetter
-from replicator.errors import ReplicatorError, StorageError
+from replicator.errors import ReplicatorError
 from replicator.model import FileInfo
 from replicator.pusher.sync import SyncPusher
 from replicator.readers import read_file
@@ -23,9 +23,9 @@ from replicator.runner.events import (
     Notice,
 )
 from replicator.runner.pipeline import Pipeline
+from replicator.runner.settle import ErrorKind, classify, commit_file, describe, record_failure
 from replicator.runner.stop import StopToken
 from replicator.sinks.base import Sink
-from replicator.storage import is_transient, redact
 
 # Without a dead letter, a bad row fails its file.
 _STRICT = DeadLetter("fail")
@@ -123,64 +123,27 @@ def _replicate_once(
             events(ChunkWritten(file, chunk.rows, chunk.size, chunk.offset.byte))
         if not finished:
             raise ReplicatorError(f"the reader of {file.key} ended without a last chunk")
-        lettered = letters.commit(file)
-        committed = sink.commit(file)
-    except FileNotFoundError:
-        sink.abort(file)
-        letters.abort(file)
-        events(FileVanished(file))
-        return FileResult(file, Outcome.VANISHED)
-    except StorageError:
-        # The destination or credentials are wrong: every other file would fail the same way.
-        sink.abort(file)
-        letters.abort(file)
-        raise
+        settled = commit_file(file, sink, letters, store)
     except Exception as exc:  # one bad file must not stop the others
         sink.abort(file)
         letters.abort(file)
-        if is_transient(exc):
+        kind = classify(exc)
+        if kind is ErrorKind.VANISHED:
+            events(FileVanished(file))
+            return FileResult(file, Outcome.VANISHED)
+        if kind is ErrorKind.FATAL:
+            raise
+        if kind is ErrorKind.TRANSIENT:
             raise _Retry(exc) from exc
         return _failed(file, store, events, exc)
-    outputs = committed.outputs + lettered.outputs
-    store.record_completed([record_for(file, "completed", rows=committed.rows, outputs=outputs)])
     seconds = time.monotonic() - started
-    events(FileCompleted(file, committed.rows, outputs, seconds, bad_rows=lettered.count))
-    return FileResult(file, Outcome.COMPLETED, rows=committed.rows, bad_rows=lettered.count)
+    events(FileCompleted(file, settled.rows, settled.outputs, seconds, bad_rows=settled.bad_rows))
+    return FileResult(file, Outcome.COMPLETED, rows=settled.rows, bad_rows=settled.bad_rows)
 
 
 def _failed(
     file: FileInfo, store: CheckpointStore, events: EventHandler, exc: BaseException
 ) -> FileResult:
-    reason = describe(exc)
-    store.record_failed(record_for(file, "failed", error=reason))
-    events(FileFailed(file, reason))
+    reason = record_failure(file, store, exc)
+    events(FileFailed(file, reason, kind=type(exc).__name__))
     return FileResult(file, Outcome.FAILED, error=reason)
-
-
-def record_for(
-    file: FileInfo,
-    status: str,
-    *,
-    rows: int = 0,
-    outputs: tuple[str, ...] = (),
-    error: str | None = None,
-) -> FileRecord:
-    return FileRecord(
-        key=file.key,
-        etag=file.etag,
-        size=file.size,
-        mtime=file.mtime,
-        status=status,  # type: ignore[arg-type]
-        rows=rows,
-        outputs=outputs,
-        error=error,
-        updated_at=time.time(),
-    )
-
-
-def describe(exc: BaseException) -> str:
-    """One line for logs and the state store, with credentials and signed URLs redacted."""
-    if isinstance(exc, ReplicatorError):
-        return redact(str(exc))
-    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-    return redact(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)

@@ -42,12 +42,12 @@ from replicator.runner.events import (
 from replicator.runner.events import (
     FileFailed as FileFailedEvent,
 )
-from replicator.runner.file_task import describe, record_for
 from replicator.runner.pipeline import Pipeline
 from replicator.runner.queue_feed import consume, open_queue
+from replicator.runner.settle import ErrorKind, classify, commit_file, describe, record_failure
 from replicator.runner.stop import StopToken
 from replicator.sinks.base import Sink
-from replicator.storage import is_transient, redact
+from replicator.storage import redact
 
 _READER_POLL = 0.2
 
@@ -313,22 +313,19 @@ class WatchRunner:
         if not done:
             return
         # The file's bad rows are all reported: its reader yielded the last chunk after them.
-        lettered = self._dead_letter.commit(file)
-        committed = sink.commit(file)
-        outputs = committed.outputs + lettered.outputs
-        store.record_completed(
-            [record_for(file, "completed", rows=committed.rows, outputs=outputs)]
-        )
+        settled = commit_file(file, sink, self._dead_letter, store)
         with self._lock:
             self._in_work.pop(file.key, None)
             self._failures.pop(file.key, None)
             seconds = time.monotonic() - self._started.pop(file.key, time.monotonic())
             self._tally.completed += 1
-            self._tally.rows += committed.rows
-            self._tally.bad_rows += lettered.count
+            self._tally.rows += settled.rows
+            self._tally.bad_rows += settled.bad_rows
             self._tally.bytes += file.size
         self.on_file_done(file)
-        self.events(FileCompleted(file, committed.rows, outputs, seconds, bad_rows=lettered.count))
+        self.events(
+            FileCompleted(file, settled.rows, settled.outputs, seconds, bad_rows=settled.bad_rows)
+        )
 
     def _failed(self, file: FileInfo, error: BaseException, sink: Sink) -> None:
         """The pusher's error callback: drop the file's partial output, then settle it."""
@@ -346,27 +343,26 @@ class WatchRunner:
         assert store is not None
         assert pusher is not None
         pusher.forget(file)
-        if self._retry_later(file, error):
+        kind = classify(error)
+        if kind is ErrorKind.TRANSIENT and self._retry_later(file, error):
             return  # still in work: read again from the start after a backoff
         with self._lock:
             self._in_work.pop(file.key, None)
             self._started.pop(file.key, None)
-        if isinstance(error, Cancelled):
-            return  # stopped, not failed: redone next run
-        if isinstance(error, FileNotFoundError):
+        if kind is ErrorKind.CANCELLED:
+            return
+        if kind is ErrorKind.VANISHED:
             with self._lock:
                 self._tally.vanished += 1
             self.on_file_done(file)  # nothing left to replicate
             self.events(FileVanished(file))
             return
-        if isinstance(error, StorageError):
-            # The destination refuses: every file would fail the same way.
+        if kind is ErrorKind.FATAL:
             with self._lock:
                 self.fatal = self.fatal or error
             self.stop.drain()
             return
-        reason = describe(error)
-        store.record_failed(record_for(file, "failed", error=reason))
+        reason = record_failure(file, store, error)
         with self._lock:
             self._tally.failed += 1
             self._tally.failures.append((file.key, reason))
@@ -374,8 +370,8 @@ class WatchRunner:
         self.events(FileFailedEvent(file, reason, kind=type(error).__name__))
 
     def _retry_later(self, file: FileInfo, error: BaseException) -> bool:
-        """Queue ``file`` again after a backoff when ``error`` may pass and tries are left."""
-        if isinstance(error, Cancelled) or self.stop.draining or not is_transient(error):
+        """Queue ``file`` again after a backoff while tries are left. False when stopping."""
+        if self.stop.draining:
             return False
         with self._lock:
             failures = self._failures.pop(file.key, 0) + 1

@@ -36,27 +36,45 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m tests.benchmarks",
         description="Replicator against a plain pyarrow baseline, on generated corpora.",
     )
-    parser.add_argument("--scale", type=float, default=1.0, help="1.0: the issue's full corpus")
-    parser.add_argument("--seed", type=int, default=20260101)
-    parser.add_argument("--data", type=Path, default=REPO / "bench-data", help="corpus folder")
-    parser.add_argument("--out", type=Path, default=REPO / "bench-results", help="results folder")
     parser.add_argument(
-        "--work", type=Path, default=None, help="folder for run outputs [default: a temp folder]"
+        "--scale", type=float, default=1.0, help="1.0 (default): the issue's full corpus"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=20260101, help="corpus seed (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=REPO / "bench-data",
+        help="corpus folder (default: bench-data/)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "bench-results",
+        help="results folder (default: bench-results/)",
+    )
+    parser.add_argument(
+        "--work", type=Path, default=None, help="folder for run outputs (default: a temp folder)"
     )
     parser.add_argument(
         "--only",
         type=_names,
         default=plan.NAMES,
-        help=f"comma-separated cases: {','.join(plan.NAMES)} [default: all]",
+        help="comma-separated cases, from: " + ",".join(plan.NAMES) + " (default: all)",
     )
     parser.add_argument(
         "--aux-corpus",
         default="jsonl",
         choices=("jsonl", "csv", "parquet"),
-        help="corpus of the s3, watch and progress cases [default: jsonl]",
+        help="corpus of the s3, watch and progress cases (default: jsonl)",
     )
-    parser.add_argument("--runs", type=int, default=3, help="runs per tool (median reported)")
-    parser.add_argument("--timeout", type=float, default=3600, help="seconds per run")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="runs per tool, median reported (default: 3)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=3600, help="seconds per run (default: 3600)"
+    )
     parser.add_argument(
         "--strict", action="store_true", help="exit 1 when a target is missed, not only on errors"
     )
@@ -98,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         cases, notes = plan.build(options, corpora)
         results = [run_case(c, args.runs, work, args.timeout, _log) for c in cases]
-    notes = [*_standing_notes(args.runs, args.scale), *notes]
+    notes = [*_standing_notes(args.runs, args.scale, s3_source is not None), *notes]
     settings = {
         "scale": args.scale,
         "seed": args.seed,
@@ -117,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if args.strict and any(r.verdict == "FAIL" for r in results) else 0
 
 
-def _standing_notes(runs: int, scale: float) -> list[str]:
+def _standing_notes(runs: int, scale: float, s3: bool) -> list[str]:
     notes = [
         "Baseline: `python -m tests.benchmarks.baseline`: pyarrow read_csv / read_json / "
         "read_table of each whole file, write_table with zstd, files converted by a thread pool "
@@ -128,6 +146,11 @@ def _standing_notes(runs: int, scale: float) -> list[str]:
     ]
     if runs < 3:
         notes.append(f"Only {runs} run(s) per tool: the medians are noisy.")
+    if s3:
+        notes.append(
+            "S3 row: the moto server runs in the suite's process; its CPU time is not in "
+            "either tool's CPU s, only in their wall time."
+        )
     if scale < 1:
         notes.append(
             f"Scale {scale:g}: the targets are set for the full corpus (scale 1); at this scale "

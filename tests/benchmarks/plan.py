@@ -60,68 +60,65 @@ def watch_available() -> bool:
 
 def build(options: Options, corpora: dict[str, Corpus]) -> tuple[list[Case], list[str]]:
     """The cases to run, in order, and notes for the report (cases left out, and why)."""
-    names, threads = options.names, options.concurrency
     cases: list[Case] = []
     notes: list[str] = []
-    default_limit = Settings().inflight_limit
-    if "startup" in names and options.empty is not None:
-        cases.append(compare("startup (empty source)", options.empty, threads, None))
+    if "startup" in options.names and options.empty is not None:
+        cases.append(compare("startup (empty source)", options.empty, options.concurrency, None))
+    cases += _corpus_cases(options, corpora)
+    if "memory" in options.names:
+        cases.append(_small_limit_case(corpora["bigcsv"]))
+    aux = corpora.get(options.aux)
+    if aux is not None:
+        cases += _aux_cases(options, aux, notes)
+    return cases, notes
+
+
+def _corpus_cases(options: Options, corpora: dict[str, Corpus]) -> list[Case]:
+    """Replicator against the baseline on each chosen corpus, with the issue's target."""
+    cases = []
     for name in CORPORA:
-        if name not in names:
+        if name not in options.names:
             continue
         if name == "bigcsv":
-            target = Target("rss<=", default_limit + _OVER_LIMIT_RSS)
-            label = f"bigcsv (default --inflight-limit {default_limit // MIB} MiB)"
-            cases.append(compare(label, corpora[name], threads, target))
+            limit = Settings().inflight_limit
+            target = Target("rss<=", limit + _OVER_LIMIT_RSS)
+            label = f"bigcsv (default --inflight-limit {limit // MIB} MiB)"
+            cases.append(compare(label, corpora["bigcsv"], options.concurrency, target))
         else:
             target = Target("ratio<=", _RATIO_TARGETS[name])
-            cases.append(compare(name, corpora[name], threads, target))
-    if "memory" in names:
-        big = corpora["bigcsv"]
-        limited = replicator(
-            "replicator", str(big.root), "--quiet", "--inflight-limit", f"{_SMALL_LIMIT // MIB}MiB"
-        )
-        label = f"bigcsv --inflight-limit {_SMALL_LIMIT // MIB}MiB"
-        cases.append(Case(label, big, (limited,), Target("rss<=", _SMALL_LIMIT_RSS)))
-    aux = corpora.get(options.aux)
-    if "s3" in names and aux is not None and options.s3_source:
+            cases.append(compare(name, corpora[name], options.concurrency, target))
+    return cases
+
+
+def _small_limit_case(big: Corpus) -> Case:
+    limit = f"{_SMALL_LIMIT // MIB}MiB"
+    tool = replicator("replicator", str(big.root), "--quiet", "--inflight-limit", limit)
+    return Case(f"bigcsv --inflight-limit {limit}", big, (tool,), Target("rss<=", _SMALL_LIMIT_RSS))
+
+
+def _aux_cases(options: Options, aux: Corpus, notes: list[str]) -> list[Case]:
+    """S3 as the source, ``watch --once``, and the progress view on against ``--quiet``."""
+    cases = []
+    threads = options.concurrency
+    if "s3" in options.names and options.s3_source:
+        name = f"{aux.name} from S3 (moto)"
         cases.append(
-            compare(
-                f"{aux.name} from S3 (moto)",
-                aux,
-                threads,
-                None,
-                source=options.s3_source,
-                env=options.s3_env,
-            )
+            compare(name, aux, threads, None, source=options.s3_source, env=options.s3_env)
         )
-    if "watch" in names and aux is not None:
+    if "watch" in options.names:
         if watch_available():
-            cases.append(
-                compare(
-                    f"{aux.name}: watch --once",
-                    aux,
-                    threads,
-                    None,
-                    extra=("--once", "--quiet"),
-                    command="watch",
-                )
-            )
+            once = ("--once", "--quiet")
+            name = f"{aux.name}: watch --once"
+            cases.append(compare(name, aux, threads, None, extra=once, command="watch"))
         else:
             notes.append(
                 "watch --once: not measured, `replicate watch --help` failed "
                 "(the watch command does not exist yet)."
             )
-    if "progress" in names and aux is not None:
+    if "progress" in options.names:
         src = str(aux.root)
         view = replicator("replicator (view on)", src, terminal=True)
         quiet = replicator("replicator --quiet", src, "--quiet", terminal=True)
-        cases.append(
-            Case(
-                f"{aux.name}: progress view vs --quiet",
-                aux,
-                (view, quiet),
-                Target("ratio~", _VIEW_DIFFERENCE),
-            )
-        )
-    return cases, notes
+        name = f"{aux.name}: progress view vs --quiet"
+        cases.append(Case(name, aux, (view, quiet), Target("ratio~", _VIEW_DIFFERENCE)))
+    return cases
