@@ -55,6 +55,9 @@ class Chunk:
     items: pa.RecordBatch
     completed: bool = False
     size: int = field(default=-1)
+    # Bytes of the stored object read so far, for progress only: readers read ahead, so this is
+    # near the chunk's end but no place to resume from (that is ``offset.byte``).
+    read_bytes: int | None = None
 
     def __post_init__(self) -> None:
         if self.size < 0:

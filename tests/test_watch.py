@@ -18,7 +18,9 @@ import s3fs
 
 from replicator.checkpoint.sqlite import SqliteCheckpointStore
 from replicator.config import Settings
+from replicator.discovery import poll
 from replicator.model import Chunk, FileInfo
+from replicator.runner import snapshot
 from replicator.runner.events import FileCompleted, RunSummary
 from replicator.runner.events import FileFailed as FileFailedEvent
 from replicator.runner.pipeline import Pipeline
@@ -339,3 +341,53 @@ def test_sink_failure_mid_file_never_commits_a_partial_output(
     table = pq.read_table(out / "mid.csv.parquet")
     assert table.column("_row").to_pylist() == list(range(len(rows)))
     assert table.column("id").to_pylist() == [r["id"] for r in rows]
+
+
+def _with_a_ghost(real: Callable[..., list[FileInfo]]) -> Callable[..., list[FileInfo]]:
+    """A listing that also names a file deleted right after it was listed."""
+
+    def listing(location: Any, key_filter: Any = None) -> list[FileInfo]:
+        ghost = FileInfo(path=location.path("ghost.csv"), key="ghost.csv", size=10, mtime=1.0)
+        return [ghost, *real(location, key_filter)]
+
+    return listing
+
+
+def test_a_file_deleted_after_listing_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(poll, "list_files", _with_a_ghost(poll.list_files))
+    monkeypatch.setattr(snapshot, "list_files", _with_a_ghost(snapshot.list_files))
+    src, out = tmp_path / "src", tmp_path / "out"
+    expected = make_files(local_put(src), 3, 5)
+    summary = run_watch(_settings(src, out, tmp_path), once=True)
+    assert (summary.files_vanished, summary.files_completed, summary.files_failed) == (1, 3, 0)
+    assert_rows_equal(_outputs(out), expected)
+    again = run_snapshot(_settings(src, out, tmp_path, full_refresh=True))
+    assert (again.files_vanished, again.files_completed, again.files_failed) == (1, 3, 0)
+
+
+def test_second_stop_aborts_at_once_and_records_nothing_unfinished(
+    tmp_path: Path, gated: list[_GatedSink]
+) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    expected = make_files(local_put(src), 2, 10)
+    local_put(src)("big.csv", csv_bytes(csv_rows(5, 40_000)))
+    watcher = _Watcher(
+        _settings(src, out, tmp_path, chunk_size=64 * 1024, inflight_limit=256 * 1024)
+    )
+    _wait_for(lambda: bool(gated) and gated[0].entered.is_set(), what="the slow file")
+    _wait_for(lambda: len(gated[0].committed) == 2, what="small files")
+    watcher.stop.request()
+    watcher.stop.request()  # the second Ctrl-C: do not wait for the sink
+    watcher.thread.join(timeout=10)
+    assert not watcher.thread.is_alive(), "an abort does not wait for a stuck sink write"
+    gated[0].gate.set()
+    assert watcher.summary is not None
+    assert watcher.summary.interrupted
+    store = SqliteCheckpointStore(tmp_path / "state.db", "w")
+    try:
+        assert {r.key for r in store.list()} == set(expected)
+    finally:
+        store.close()
+    assert not (out / "big.csv.parquet").exists()

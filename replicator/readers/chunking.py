@@ -24,10 +24,32 @@ EMPTY_BATCH = pa.RecordBatch.from_arrays([], names=[])
 
 
 class Piece(NamedTuple):
-    """A batch of rows in file order, and the byte position in the stored stream after it."""
+    """A batch of rows in file order, and the byte position in the stored stream after it.
+
+    ``read`` is how far the reader has read the stored object by then, for progress.
+    """
 
     batch: pa.RecordBatch
     byte: int | None = None
+    read: int | None = None
+
+
+class StoredPosition:
+    """How far a format has read into the stored object. Probed after each batch."""
+
+    def __init__(self) -> None:
+        self._stream: pa.NativeFile | None = None
+
+    def follow(self, stream: pa.NativeFile) -> None:
+        self._stream = stream
+
+    def __call__(self) -> int | None:
+        if self._stream is None or self._stream.closed:
+            return None
+        try:
+            return int(self._stream.tell())
+        except (OSError, ValueError):
+            return None
 
 
 Pieces = Generator[Piece, None, None]
@@ -45,7 +67,13 @@ def to_chunks(
         if system_columns:
             batch = add_system_columns(batch, file.key, rows)
         rows += piece.batch.num_rows
-        return Chunk(file=file, offset=Offset(rows, piece.byte), items=batch, completed=completed)
+        return Chunk(
+            file=file,
+            offset=Offset(rows, piece.byte),
+            items=batch,
+            completed=completed,
+            read_bytes=piece.byte if piece.read is None else piece.read,
+        )
 
     pending: Piece | None = None
     with contextlib.closing(pieces):
@@ -70,7 +98,7 @@ def to_chunks(
                 pending = piece
             elif piece.batch.num_rows == 0:
                 # Nothing to send, but the position moved on.
-                pending = Piece(pending.batch, piece.byte)
+                pending = Piece(pending.batch, piece.byte, piece.read)
             else:
                 yield chunk(pending, completed=False)
                 pending = piece

@@ -67,6 +67,7 @@ class Decompressed:
 
     stream: pa.NativeFile
     codec: Codec | None
+    stored: pa.NativeFile
 
 
 @contextlib.contextmanager
@@ -88,7 +89,7 @@ def open_decompressed(
                 if not stored.seekable():
                     stored = stack.enter_context(open_stored(fs, path))
         stream = stored if codec is None else stack.enter_context(_decompress(stored, codec))
-        yield Decompressed(stream, codec)
+        yield Decompressed(stream, codec, stored)
 
 
 def _peek(stored: pa.NativeFile) -> bytes:

@@ -16,7 +16,7 @@ from fsspec import AbstractFileSystem
 from replicator.model import FileInfo
 from replicator.readers.badrows import BadRow, OnBadRow
 from replicator.readers.base import CsvOptions, ReaderOptions
-from replicator.readers.chunking import EMPTY_BATCH, Piece
+from replicator.readers.chunking import EMPTY_BATCH, Piece, StoredPosition
 from replicator.readers.compression import open_decompressed
 from replicator.readers.growth import read_with_growing_blocks
 
@@ -71,6 +71,7 @@ def _read(
     ) -> Generator[pa.RecordBatch, None, None]:
         read = _read_options(csv, block_size, threads)
         with open_decompressed(fs, file.path, file.key, options.compression) as source:
+            position.follow(source.stored)
             try:
                 reader = pacsv.open_csv(
                     source.stream,
@@ -109,8 +110,9 @@ def _read(
                     # A header and no rows: the columns are still known.
                     yield pa.RecordBatch.from_pylist([], schema=reader.schema)
 
+    position = StoredPosition()
     for batch in read_with_growing_blocks(open_batches, options.chunk_size):
-        yield Piece(batch)
+        yield Piece(batch, read=position())
 
 
 class _BadRowReporter:

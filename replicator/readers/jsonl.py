@@ -12,7 +12,7 @@ from fsspec import AbstractFileSystem
 
 from replicator.model import FileInfo
 from replicator.readers.base import ReaderOptions
-from replicator.readers.chunking import EMPTY_BATCH, Piece
+from replicator.readers.chunking import EMPTY_BATCH, Piece, StoredPosition
 from replicator.readers.compression import open_decompressed
 from replicator.readers.growth import read_with_growing_blocks
 
@@ -31,6 +31,7 @@ def read_jsonl(
         read = pajson.ReadOptions(use_threads=True, block_size=block_size)
         parse = pajson.ParseOptions(explicit_schema=schema)
         with open_decompressed(fs, file.path, file.key, options.compression) as source:
+            position.follow(source.stored)
             try:
                 reader = pajson.open_json(source.stream, read_options=read, parse_options=parse)
             except pa.ArrowInvalid as exc:
@@ -41,4 +42,8 @@ def read_jsonl(
             with reader:
                 yield from reader
 
-    return (Piece(b) for b in read_with_growing_blocks(open_batches, options.chunk_size))
+    position = StoredPosition()
+    return (
+        Piece(b, read=position())
+        for b in read_with_growing_blocks(open_batches, options.chunk_size)
+    )

@@ -50,7 +50,8 @@ def read_jsonl_tolerant(
             batches = table.combine_chunks().to_batches()
             for index, batch in enumerate(batches):
                 # Only the block's last batch ends where the block ends.
-                yield Piece(batch, byte if index == len(batches) - 1 else None)
+                last = index == len(batches) - 1
+                yield Piece(batch, byte if last else None, _tell(source.stored))
                 produced = True
         if not produced:
             yield Piece(EMPTY_BATCH, 0 if source.codec is None else None)
@@ -140,3 +141,10 @@ class _BlockParser:
 def _kind(value: object) -> str:
     kinds = {list: "an array", str: "a string", bool: "a boolean", int: "a number"}
     return "null" if value is None else kinds.get(type(value), "a number")
+
+
+def _tell(stored: pa.NativeFile) -> int | None:
+    try:
+        return int(stored.tell())
+    except (OSError, ValueError):
+        return None

@@ -120,7 +120,7 @@ def _replicate_once(
                 return FileResult(file, Outcome.ABORTED)
             finished = pusher.push(chunk)
             letters.flush(file)
-            events(ChunkWritten(file, chunk.rows, chunk.size, chunk.offset.byte))
+            events(ChunkWritten(file, chunk.rows, chunk.size, chunk.read_bytes))
         if not finished:
             raise ReplicatorError(f"the reader of {file.key} ended without a last chunk")
         settled = commit_file(file, sink, letters, store)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from replicator.runner.watch import WatchRunner
 
 _WAKE = 0.2
+_RECEIVES = 2
 _RECEIVE_RETRIES = Backoff(attempts=1_000_000, base=1.0, cap=60.0)
 
 
@@ -46,36 +47,46 @@ def open_queue(runner: WatchRunner) -> SqsSource:
 
 
 def consume(runner: WatchRunner, source: SqsSource, store: CheckpointStore) -> None:
-    """Receive until stopped. Blocks; wakes a few times a second to notice a stop."""
+    """Receive until stopped. Blocks; wakes a few times a second to notice a stop.
+
+    Up to ``_RECEIVES`` long polls run at once while the pipeline has room (files queued and
+    bytes in flight below their limits); when it is full, messages stay in the queue.
+    """
+    receives: set[concurrent.futures.Future[list[Delivery]]] = set()
     failures = 0
-    while not runner.stop.draining and runner.fatal is None:
-        if runner.files_in_work() >= runner.settings.concurrency * 4:
-            runner.stop.wait(_WAKE)  # the pipeline is full: leave messages in the queue
-            continue
-        future = source.receive_async()
-        while not runner.stop.draining:
-            try:
-                deliveries = future.result(timeout=_WAKE)
-                failures = 0
-                break
-            except concurrent.futures.TimeoutError:
+    try:
+        while not runner.stop.draining and runner.fatal is None:
+            while len(receives) < _RECEIVES and runner.has_room():
+                receives.add(source.receive_async())
+            if not receives:
+                runner.stop.wait(_WAKE)
                 continue
-            except TransientError as exc:
-                # A network blip or throttling: back off and receive again.
-                failures += 1
-                delay = _RECEIVE_RETRIES.delay(failures)
-                runner.events(
-                    Notice("warning", f"receiving from SQS failed: {exc}; again in {delay:.1f} s")
-                )
-                runner.stop.wait(delay)
-                deliveries = []
-                break
-        else:
+            done, receives = concurrent.futures.wait(
+                receives, timeout=_WAKE, return_when=concurrent.futures.FIRST_COMPLETED
+            )
+            for future in done:
+                try:
+                    deliveries = future.result()
+                except concurrent.futures.CancelledError:
+                    continue
+                except TransientError as exc:
+                    # A network blip or throttling: back off, then receive again.
+                    failures += 1
+                    delay = _RECEIVE_RETRIES.delay(failures)
+                    runner.events(
+                        Notice(
+                            "warning", f"receiving from SQS failed: {exc}; again in {delay:.1f} s"
+                        )
+                    )
+                    runner.stop.wait(delay)
+                    continue
+                failures = 0
+                files = [f for d in deliveries for f in _take(runner, source, store, d)]
+                runner.events(FilesDiscovered(len(files), sum(f.size for f in files), 0, via="sqs"))
+                runner.submit(files)
+    finally:
+        for future in receives:
             future.cancel()
-            return
-        files = [f for d in deliveries for f in _take(runner, source, store, d)]
-        runner.events(FilesDiscovered(len(files), sum(f.size for f in files), 0, via="sqs"))
-        runner.submit(files)
 
 
 def _take(

@@ -137,8 +137,10 @@ class WatchRunner:
             finally:
                 self._shutdown()
         finally:
-            if not pusher.close(timeout=30):
-                self.events(Notice("warning", "a sink write did not return within 30 s"))
+            # A second stop means now: do not wait long for a sink write that hangs.
+            wait = 2.0 if self.stop.aborting else 30.0
+            if not pusher.close(timeout=wait):
+                self.events(Notice("warning", f"a sink write did not return within {wait:.0f} s"))
             self._dead_letter.close()
             sink.close()
             store.close()
@@ -245,6 +247,15 @@ class WatchRunner:
         with self._lock:
             return len(self._in_work)
 
+    def has_room(self) -> bool:
+        """Whether discovery may hand out more files: few enough queued, bytes under the limit."""
+        pusher = self._pusher
+        if pusher is not None:
+            stats = pusher.statistics()
+            if stats.bytes_in_flight >= stats.inflight_limit:
+                return False
+        return self.files_in_work() < self.settings.concurrency * 4
+
     def is_in_work(self, key: str) -> bool:
         with self._lock:
             return key in self._in_work
@@ -309,7 +320,7 @@ class WatchRunner:
 
     def _acked(self, chunk: Chunk, done: bool, sink: Sink, store: CheckpointStore) -> None:
         file = chunk.file
-        self.events(ChunkWritten(file, chunk.rows, chunk.size, chunk.offset.byte))
+        self.events(ChunkWritten(file, chunk.rows, chunk.size, chunk.read_bytes))
         if not done:
             return
         # The file's bad rows are all reported: its reader yielded the last chunk after them.
