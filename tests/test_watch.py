@@ -183,14 +183,15 @@ def test_stop_drains_and_never_records_an_unacked_file(
 ) -> None:
     src, out = tmp_path / "src", tmp_path / "out"
     expected = make_files(local_put(src), 3, 10)
-    big = csv_rows(5, 40_000)
-    local_put(src)("big.csv", csv_bytes(big))
     # A small in-flight limit keeps the reader of the big file mid-file while the sink is held.
     watcher = _Watcher(
         _settings(src, out, tmp_path, chunk_size=64 * 1024, inflight_limit=256 * 1024)
     )
-    _wait_for(lambda: bool(gated) and gated[0].entered.is_set(), what="the slow file")
-    _wait_for(lambda: len(gated[0].committed) == 3, what="small files")
+    _wait_for(lambda: bool(gated) and len(gated[0].committed) == 3, what="small files")
+    # Added only now, so no small file waits behind it on the same sink worker.
+    big = csv_rows(5, 40_000)
+    local_put(src)("big.csv", csv_bytes(big))
+    _wait_for(gated[0].entered.is_set, what="the slow file")
     # Stop while the big file's first chunk is held by the sink, then let the sink go on.
     watcher.stop.request()
     time.sleep(0.3)
@@ -372,12 +373,12 @@ def test_second_stop_aborts_at_once_and_records_nothing_unfinished(
 ) -> None:
     src, out = tmp_path / "src", tmp_path / "out"
     expected = make_files(local_put(src), 2, 10)
-    local_put(src)("big.csv", csv_bytes(csv_rows(5, 40_000)))
     watcher = _Watcher(
         _settings(src, out, tmp_path, chunk_size=64 * 1024, inflight_limit=256 * 1024)
     )
-    _wait_for(lambda: bool(gated) and gated[0].entered.is_set(), what="the slow file")
-    _wait_for(lambda: len(gated[0].committed) == 2, what="small files")
+    _wait_for(lambda: bool(gated) and len(gated[0].committed) == 2, what="small files")
+    local_put(src)("big.csv", csv_bytes(csv_rows(5, 40_000)))
+    _wait_for(gated[0].entered.is_set, what="the slow file")
     watcher.stop.request()
     watcher.stop.request()  # the second Ctrl-C: do not wait for the sink
     watcher.thread.join(timeout=10)
