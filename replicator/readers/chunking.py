@@ -55,6 +55,43 @@ class StoredPosition:
 Pieces = Generator[Piece, None, None]
 
 
+def coalesce(pieces: Pieces, target: int) -> Pieces:
+    """Join consecutive pieces into pieces of about ``target`` bytes.
+
+    A parse error still comes after the rows read before it: they are yielded first.
+    """
+    held: list[Piece] = []
+    size = 0
+
+    def joined() -> Piece:
+        last = held[-1]
+        if len(held) == 1:
+            return last
+        batch = pa.concat_batches([p.batch for p in held])
+        return Piece(batch, last.byte, last.read)
+
+    with contextlib.closing(pieces):
+        while True:
+            try:
+                piece = next(pieces, None)
+            except Exception:
+                if held:
+                    yield joined()
+                raise
+            if piece is None:
+                break
+            if held and piece.batch.schema != held[0].batch.schema:
+                yield joined()
+                held, size = [], 0
+            held.append(piece)
+            size += piece.batch.nbytes
+            if size >= target:
+                yield joined()
+                held, size = [], 0
+    if held:
+        yield joined()
+
+
 def to_chunks(
     file: FileInfo, pieces: Pieces, *, fmt: str, options: ReaderOptions, system_columns: bool
 ) -> Iterator[Chunk]:

@@ -16,9 +16,9 @@ from fsspec import AbstractFileSystem
 from replicator.model import FileInfo
 from replicator.readers.badrows import BadRow, OnBadRow
 from replicator.readers.base import CsvOptions, ReaderOptions
-from replicator.readers.chunking import EMPTY_BATCH, Piece, StoredPosition
+from replicator.readers.chunking import EMPTY_BATCH, Piece, StoredPosition, coalesce
 from replicator.readers.compression import open_decompressed
-from replicator.readers.growth import read_with_growing_blocks
+from replicator.readers.growth import arrow_block_size, read_with_growing_blocks
 
 # Arrow's message for a file with no header and no rows, or a first block without a whole line.
 _EMPTY_MARKER = "Empty CSV file"
@@ -111,8 +111,8 @@ def _read(
                     yield pa.RecordBatch.from_pylist([], schema=reader.schema)
 
     position = StoredPosition()
-    for batch in read_with_growing_blocks(open_batches, options.chunk_size):
-        yield Piece(batch, read=position())
+    batches = read_with_growing_blocks(open_batches, arrow_block_size(options.chunk_size))
+    yield from coalesce((Piece(b, read=position()) for b in batches), options.chunk_size)
 
 
 class _BadRowReporter:

@@ -17,6 +17,16 @@ import pyarrow as pa
 # Arrow block sizes are int32; past this a "record" is more likely an unclosed quote.
 MAX_BLOCK_SIZE = 1 << 30
 
+# Arrow's streaming CSV and JSON readers parse up to 32 blocks ahead of the consumer, so their
+# block size, times 32, is memory per file. Blocks this small parse as fast; ``to_chunks`` joins
+# their batches back into chunks of the size asked for.
+ARROW_BLOCK_SIZE = 1 << 20
+
+
+def arrow_block_size(chunk_size: int) -> int:
+    return max(1, min(chunk_size, ARROW_BLOCK_SIZE))
+
+
 # Opens the file afresh and yields its batches; ``schema`` (when given) fixes the column types.
 OpenBatches = Callable[[int, pa.Schema | None], Generator[pa.RecordBatch, None, None]]
 

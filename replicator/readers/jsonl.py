@@ -12,9 +12,9 @@ from fsspec import AbstractFileSystem
 
 from replicator.model import FileInfo
 from replicator.readers.base import ReaderOptions
-from replicator.readers.chunking import EMPTY_BATCH, Piece, StoredPosition
+from replicator.readers.chunking import EMPTY_BATCH, Piece, StoredPosition, coalesce
 from replicator.readers.compression import open_decompressed
-from replicator.readers.growth import read_with_growing_blocks
+from replicator.readers.growth import arrow_block_size, read_with_growing_blocks
 
 # Arrow's message for a stream with no objects (empty, or only blank lines).
 _EMPTY_MARKER = "Empty JSON stream"
@@ -43,7 +43,5 @@ def read_jsonl(
                 yield from reader
 
     position = StoredPosition()
-    return (
-        Piece(b, read=position())
-        for b in read_with_growing_blocks(open_batches, options.chunk_size)
-    )
+    batches = read_with_growing_blocks(open_batches, arrow_block_size(options.chunk_size))
+    return coalesce((Piece(b, read=position()) for b in batches), options.chunk_size)

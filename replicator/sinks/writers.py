@@ -124,6 +124,32 @@ def _format_error(key: str, output_format: str, exc: Exception) -> SinkError:
     )
 
 
+def _row_encoding(schema: pa.Schema) -> dict[str, Any]:
+    """Write ``_row`` (unique, increasing) delta-encoded: a dictionary of it is pure cost.
+
+    pyarrow then takes the dictionary columns as a list of leaf paths, so nested columns keep
+    their dictionaries only if their leaves are named.
+    """
+    if "_row" not in schema.names:
+        return {}
+    return {
+        "use_dictionary": [p for f in schema for p in _leaf_paths(f.name, f.type) if p != "_row"],
+        "column_encoding": {"_row": "DELTA_BINARY_PACKED"},
+    }
+
+
+def _leaf_paths(path: str, typ: pa.DataType) -> list[str]:
+    if pa.types.is_struct(typ):
+        return [p for child in typ for p in _leaf_paths(f"{path}.{child.name}", child.type)]
+    if pa.types.is_map(typ):
+        return _leaf_paths(f"{path}.key_value.key", typ.key_type) + _leaf_paths(
+            f"{path}.key_value.value", typ.item_type
+        )
+    if pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ):
+        return _leaf_paths(f"{path}.list.element", typ.value_type)
+    return [path]
+
+
 class ParquetOutput:
     """One parquet file; each batch becomes a row group."""
 
@@ -131,7 +157,9 @@ class ParquetOutput:
         self._key = key
         self._schema = schema
         try:
-            self._writer = pq.ParquetWriter(stream, schema, compression=compression)
+            self._writer = pq.ParquetWriter(
+                stream, schema, compression=compression, **_row_encoding(schema)
+            )
         except _DATA_ERRORS as exc:
             raise _format_error(key, "parquet", exc) from exc
 
