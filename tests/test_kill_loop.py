@@ -35,7 +35,8 @@ def test_repeated_kill_9_then_finish(tmp_path: Path) -> None:
     src, out, state = tmp_path / "src", tmp_path / "out", tmp_path / "state.db"
     expected = make_files(local_put(src), FILES, 5000)
     args = ["snapshot", str(src), str(out), "--state", str(state), "--name", "kill", "-q"]
-    args += ["--concurrency", "2"]
+    # One file at a time in small chunks: slow enough that most kills land mid-work.
+    args += ["--concurrency", "1", "--chunk-size", "4KiB"]
     rng = random.Random(20240601)
     mid_work = 0
     for _ in range(KILLS):
@@ -45,7 +46,7 @@ def test_repeated_kill_9_then_finish(tmp_path: Path) -> None:
             replicate_cmd(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         # Start-up takes most of a second; the kills land before, during and after the work.
-        time.sleep(rng.uniform(0.4, 1.1))
+        time.sleep(rng.uniform(0.3, 1.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         mid_work += proc.returncode == -signal.SIGKILL and _completed(state) < FILES

@@ -20,7 +20,7 @@ import pytest
 
 from replicator.errors import ConfigError, StorageError
 from replicator.model import Chunk, FileInfo, Offset
-from replicator.sinks import FilesSink, OutputFormat, SinkError, output_key
+from replicator.sinks import FilesSink, OutputFormat, SinkError, output_key, writers
 from replicator.sinks.writers import FormatWriter, open_writer
 from replicator.storage import StorageOptions, open_location
 from tests.conftest import S3Bucket
@@ -162,8 +162,8 @@ def test_parquet_round_trips_nested_columns_and_system_columns(tmp_path: Path) -
     assert back.equals(table)
     metadata = pq.ParquetFile(final).metadata
     assert metadata.row_group(0).column(0).compression == "ZSTD"
-    # Three data chunks give three row groups; the empty last chunk adds none.
-    assert metadata.num_row_groups == 3
+    # Small chunks are gathered into one row group; the empty last chunk adds none.
+    assert metadata.num_row_groups == 1
 
 
 def test_parquet_compression_is_configurable(tmp_path: Path) -> None:
@@ -593,3 +593,23 @@ def test_s3_missing_bucket_is_a_storage_error(s3_bucket: S3Bucket) -> None:
         sink.commit(info("a.csv"))
     assert caught.value.url == f"s3://{s3_bucket.name}-missing/out/a.csv.jsonl"
     sink.close()
+
+
+def test_parquet_row_groups_gather_chunks_up_to_the_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writers, "ROW_GROUP_BYTES", 2000)
+    sink = FilesSink(open_location(str(tmp_path / "out")))
+    file = FileInfo(path="x", key="g.csv", size=1)
+    rows = 0
+    for i in range(10):
+        batch = pa.RecordBatch.from_pydict({"n": list(range(rows, rows + 100))})
+        rows += 100
+        sink.write(Chunk(file, Offset(rows), batch, completed=i == 9))
+    sink.commit(file)
+    parquet = pq.ParquetFile(tmp_path / "out" / "g.csv.parquet")
+    # 800 bytes a chunk, 2000 a row group: groups of three chunks, and the rest.
+    assert [
+        parquet.metadata.row_group(i).num_rows for i in range(parquet.metadata.num_row_groups)
+    ] == [300, 300, 300, 100]
+    assert parquet.read().column("n").to_pylist() == list(range(1000))

@@ -14,11 +14,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from replicator.checkpoint.base import CheckpointStore
 from replicator.config import Settings
 from replicator.discovery.poll import PollDiscovery
-from replicator.discovery.sqs import SqsSource
 from replicator.errors import ReplicatorError, StorageError
 from replicator.model import Chunk, FileInfo
 from replicator.pusher.inflight import Cancelled
@@ -43,11 +43,13 @@ from replicator.runner.events import (
     FileFailed as FileFailedEvent,
 )
 from replicator.runner.pipeline import Pipeline
-from replicator.runner.queue_feed import consume, open_queue
 from replicator.runner.settle import ErrorKind, classify, commit_file, describe, record_failure
 from replicator.runner.stop import StopToken
 from replicator.sinks.base import Sink
 from replicator.storage import redact
+
+if TYPE_CHECKING:
+    from replicator.discovery.sqs import SqsSource
 
 _READER_POLL = 0.2
 
@@ -168,6 +170,9 @@ class WatchRunner:
         if self.settings.sqs is None:
             self._poll_loop(store)
             return
+        # Only --sqs needs aiobotocore; importing it costs 0.2 s at every start otherwise.
+        from replicator.runner.queue_feed import consume, open_queue  # noqa: PLC0415
+
         source = open_queue(self)
         self._sqs = source
         try:
