@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import signal
 import sys
 import traceback
@@ -127,56 +126,6 @@ def _finish(summary: RunSummary, console: Console, quiet: bool) -> int:
     return 0
 
 
-def _pipeline_options(
-    source: opt.Source = None,
-    dest: opt.Dest = None,
-    config: opt.ConfigFile = None,
-    name: opt.Name = None,
-    state: opt.State = None,
-    format: opt.Format = None,
-    compression: opt.Compression = None,
-    chunk_size: opt.ChunkSize = None,
-    system_columns: opt.SystemColumns = None,
-    csv_delimiter: opt.CsvDelimiter = None,
-    csv_header: opt.CsvHeader = None,
-    csv_column_names: opt.CsvColumnNames = None,
-    csv_null_values: opt.CsvNullValues = None,
-    include: opt.Include = None,
-    exclude: opt.Exclude = None,
-    modified_after: opt.ModifiedAfter = None,
-    skip_empty: opt.SkipEmpty = None,
-    on_bad_rows: opt.OnBadRows = None,
-    dead_letter: opt.DeadLetterUrl = None,
-    output_format: opt.OutputFormat = None,
-    concurrency: opt.Concurrency = None,
-    inflight_limit: opt.InflightLimit = None,
-    quiet: opt.Quiet = None,
-    log_format: opt.LogFormat = None,
-    metrics_port: opt.MetricsPort = None,
-    metrics_host: opt.MetricsHost = None,
-    endpoint_url: opt.EndpointUrl = None,
-    region: opt.Region = None,
-    profile: opt.Profile = None,
-    verify_tls: opt.VerifyTls = None,
-    debug: opt.Debug = False,
-) -> None:
-    """The options every pipeline command takes; never called, only its signature is used."""
-
-
-def pipeline_command(func: Callable[..., None]) -> Callable[..., None]:
-    """Give ``func`` (which takes ``**options``) the shared pipeline options before its own."""
-    shared = inspect.signature(_pipeline_options, eval_str=True).parameters.values()
-    own = [
-        p
-        for p in inspect.signature(func, eval_str=True).parameters.values()
-        if p.kind is not inspect.Parameter.VAR_KEYWORD
-    ]
-    params = [*shared, *own]
-    func.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    func.__annotations__ = {p.name: p.annotation for p in params}
-    return func
-
-
 def _run_pipeline(
     options: dict[str, Any], run: Callable[[Settings, EventHandler, StopToken], RunSummary]
 ) -> None:
@@ -194,7 +143,7 @@ def _run_pipeline(
 
 
 @app.command()
-@pipeline_command
+@opt.pipeline_command
 def snapshot(
     full_refresh: opt.FullRefresh = None, retry_failed: opt.RetryFailed = None, **options: Any
 ) -> None:
@@ -209,7 +158,7 @@ def snapshot(
 
 
 @app.command()
-@pipeline_command
+@opt.pipeline_command
 def watch(
     once: opt.Once = False,
     poll_interval: opt.PollInterval = None,

@@ -5,6 +5,8 @@ Every option defaults to None so that only the options actually given override t
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -363,3 +365,53 @@ VisibilityTimeout = Annotated[
         rich_help_panel=_FIND,
     ),
 ]
+
+
+def _pipeline_options(
+    source: Source = None,
+    dest: Dest = None,
+    config: ConfigFile = None,
+    name: Name = None,
+    state: State = None,
+    format: Format = None,
+    compression: Compression = None,
+    chunk_size: ChunkSize = None,
+    system_columns: SystemColumns = None,
+    csv_delimiter: CsvDelimiter = None,
+    csv_header: CsvHeader = None,
+    csv_column_names: CsvColumnNames = None,
+    csv_null_values: CsvNullValues = None,
+    include: Include = None,
+    exclude: Exclude = None,
+    modified_after: ModifiedAfter = None,
+    skip_empty: SkipEmpty = None,
+    on_bad_rows: OnBadRows = None,
+    dead_letter: DeadLetterUrl = None,
+    output_format: OutputFormat = None,
+    concurrency: Concurrency = None,
+    inflight_limit: InflightLimit = None,
+    quiet: Quiet = None,
+    log_format: LogFormat = None,
+    metrics_port: MetricsPort = None,
+    metrics_host: MetricsHost = None,
+    endpoint_url: EndpointUrl = None,
+    region: Region = None,
+    profile: Profile = None,
+    verify_tls: VerifyTls = None,
+    debug: Debug = False,
+) -> None:
+    """The options every pipeline command takes; never called, only its signature is used."""
+
+
+def pipeline_command(func: Callable[..., None]) -> Callable[..., None]:
+    """Give ``func`` (which takes ``**options``) the shared pipeline options before its own."""
+    shared = inspect.signature(_pipeline_options, eval_str=True).parameters.values()
+    own = [
+        p
+        for p in inspect.signature(func, eval_str=True).parameters.values()
+        if p.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    params = [*shared, *own]
+    func.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    func.__annotations__ = {p.name: p.annotation for p in params}
+    return func

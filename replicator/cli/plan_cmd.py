@@ -136,38 +136,14 @@ def _keys_table(title: str, files: Sequence[FileInfo], shown: int | None) -> Tab
     return table
 
 
+@opt.pipeline_command
 def plan(
-    source: opt.Source = None,
-    dest: opt.Dest = None,
-    config: opt.ConfigFile = None,
-    name: opt.Name = None,
-    state: opt.State = None,
-    format: opt.Format = None,
-    compression: opt.Compression = None,
-    chunk_size: opt.ChunkSize = None,
-    system_columns: opt.SystemColumns = None,
-    csv_delimiter: opt.CsvDelimiter = None,
-    csv_header: opt.CsvHeader = None,
-    csv_column_names: opt.CsvColumnNames = None,
-    csv_null_values: opt.CsvNullValues = None,
-    include: opt.Include = None,
-    exclude: opt.Exclude = None,
-    modified_after: opt.ModifiedAfter = None,
-    skip_empty: opt.SkipEmpty = None,
-    output_format: opt.OutputFormat = None,
-    concurrency: opt.Concurrency = None,
-    inflight_limit: opt.InflightLimit = None,
     full_refresh: opt.FullRefresh = None,
-    quiet: opt.Quiet = None,
-    endpoint_url: opt.EndpointUrl = None,
-    region: opt.Region = None,
-    profile: opt.Profile = None,
-    verify_tls: opt.VerifyTls = None,
     all_keys: Annotated[
         bool, typer.Option("--all", help=f"List every key, not only the first {DEFAULT_SHOWN}.")
     ] = False,
     json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
-    debug: opt.Debug = False,
+    **options: Any,
 ) -> None:
     """Show what `replicate snapshot` with these options would replicate now and skip.
 
@@ -177,9 +153,8 @@ def plan(
 
     Writes nothing: creates no state file and does not touch the destination.
     """
-    given = dict(locals())
-    for local in ("config", "debug", "all_keys", "json", "quiet"):
-        del given[local]
+    config, debug = options.pop("config"), options.pop("debug")
+    given = {**options, "full_refresh": full_refresh}
     with exit_on_error(debug):
         from_file = load_config(config) if config else {}
         from_cli = coerce({k: v for k, v in given.items() if v is not None}, origin="command line")
