@@ -78,13 +78,13 @@ def test_round_trip_of_every_field(store: SqliteCheckpointStore, db: Path) -> No
     store.close()
     with SqliteCheckpointStore(db, "p1") as reopened:
         assert reopened.get(record.key) == record
-        assert reopened.stats() == {"completed": 2, "failed": 0}
+        assert reopened.stats() == {"completed": 2, "failed": 0, "in_progress": 0}
 
 
 def test_failed_record_keeps_its_error(store: SqliteCheckpointStore) -> None:
     store.record_failed(failed("a", rows=5, outputs=("x",)))
     assert store.get("a") == failed("a", rows=5, outputs=("x",), updated_at=1000.0)
-    assert store.stats() == {"completed": 0, "failed": 1}
+    assert store.stats() == {"completed": 0, "failed": 1, "in_progress": 0}
 
 
 def test_record_completed_overwrites_and_ignores_status_given(
@@ -158,7 +158,7 @@ def test_list_filters_by_status_and_pages(
         k for k in keys if k not in {"k00", "k03", "k06", "k09"}
     ]
     assert {r.status for r in store.list("failed")} == {"failed"}
-    assert store.stats() == {"completed": 6, "failed": 4}
+    assert store.stats() == {"completed": 6, "failed": 4, "in_progress": 0}
 
 
 def test_forget_and_reset(store: SqliteCheckpointStore) -> None:
@@ -205,7 +205,7 @@ def test_pipelines_are_isolated(db: Path) -> None:
         assert b.reset() == 1
         assert [r.key for r in a.list()] == ["only-a", "same"]
         assert a.get_value("w") == "a"
-        assert a.stats() == {"completed": 2, "failed": 0}
+        assert a.stats() == {"completed": 2, "failed": 0, "in_progress": 0}
         b.set_value("w", "again")
     assert pipelines(db) == ["a", "b"]
 
@@ -441,3 +441,41 @@ def test_pipeline_name_resolves_local_paths(
     assert first.startswith("one-data_to_one-out_")
     monkeypatch.chdir(tmp_path / "two")
     assert default_pipeline_name("data", "out") != first
+
+
+def test_in_progress_records_and_attempts(store: SqliteCheckpointStore) -> None:
+    store.record_started(failed("a"))
+    assert store.get("a") is not None
+    assert (store.get("a").status, store.get("a").attempts) == ("in_progress", 0)  # type: ignore[union-attr]
+    store.record_failed(failed("a"))
+    store.record_started(failed("a"))
+    store.record_failed(failed("a"))
+    record = store.get("a")
+    assert record is not None
+    assert (record.status, record.attempts) == ("failed", 2), "retries keep counting"
+    store.record_completed([done("a")])
+    assert [r.key for r in store.list("in_progress")] == []
+    # A full refresh starts a completed file again: in progress until it completes anew.
+    store.record_started(done("a"))
+    assert [r.key for r in store.list("in_progress")] == ["a"]
+    assert store.stats() == {"completed": 0, "failed": 0, "in_progress": 1}
+
+
+def test_a_version_1_state_file_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA application_id = {sqlite_module.APPLICATION_ID}")
+    for statement in sqlite_module._MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO files VALUES ('p', 'k', 'e1', 10, 1.5, 'completed', 3, '[\"o\"]', NULL, 2.0, 1)"
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with SqliteCheckpointStore(path, "p") as store:
+        record = store.get("k")
+        assert record is not None
+        assert (record.status, record.rows, record.outputs) == ("completed", 3, ("o",))
+        store.record_started(done("other"))
+        assert [r.key for r in store.list("in_progress")] == ["other"]

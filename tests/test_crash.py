@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import fsspec
+import orjson
 import pytest
 
 from replicator.checkpoint.sqlite import SqliteCheckpointStore
@@ -56,10 +57,20 @@ def test_kill_9_mid_run_then_rerun(tmp_path: Path) -> None:
     assert proc.returncode == -signal.SIGKILL, "the run was killed, not finished"
     done_before = _completed(state)
     assert 0 < done_before < FILES, f"killed part way: {done_before} of {FILES} done"
+    # The files in work at the kill are on record as in progress, never as completed.
+    listed = run_cli(
+        ["state", "list", "--state", str(state), "--name", "crash", "--in-progress", "--json"]
+    )
+    in_progress = {r["key"] for r in orjson.loads(listed.stdout)}
+    assert 1 <= len(in_progress) <= 2, "two files were in work (--concurrency 2)"
 
     rerun = run_cli(args, timeout=180)
     assert rerun.returncode == 0, rerun.stderr
     assert _completed(state) == FILES
+    again = run_cli(
+        ["state", "list", "--state", str(state), "--name", "crash", "--in-progress", "--json"]
+    )
+    assert orjson.loads(again.stdout) == []
     assert_rows_equal(read_parquet_outputs(fsspec.filesystem("file"), str(out)), expected)
     # The second run did only what the first had not finished.
     summary = run_cli([*args[:-3], "--concurrency", "2"], timeout=60)

@@ -184,7 +184,9 @@ def test_a_sink_failing_mid_file_leaves_it_uncommitted_and_a_rerun_completes_it(
     assert "has space" in str(info.value)
     store = SqliteCheckpointStore(state, "faults")
     try:
-        assert store.get(victim) is None, "a file whose output failed is not recorded"
+        record = store.get(victim)
+        assert record is not None
+        assert record.status == "in_progress", "a file whose output failed is not recorded done"
         done = {r.key for r in store.list("completed")}
     finally:
         store.close()

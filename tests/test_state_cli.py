@@ -127,10 +127,18 @@ def test_pipelines_counts_by_status(state: Path) -> None:
             "pipeline": "alpha",
             "completed": 2,
             "failed": 1,
+            "in_progress": 0,
             "total": 3,
             "watermark": "2026-01-01T00:00:00Z",
         },
-        {"pipeline": "beta", "completed": 1, "failed": 0, "total": 1, "watermark": None},
+        {
+            "pipeline": "beta",
+            "completed": 1,
+            "failed": 0,
+            "in_progress": 0,
+            "total": 1,
+            "watermark": None,
+        },
     ]
 
     table = invoke("state", "pipelines", "--state", str(state))

@@ -201,7 +201,9 @@ def test_stop_drains_and_never_records_an_unacked_file(
     assert not summary.interrupted
     store = SqliteCheckpointStore(tmp_path / "state.db", "w")
     try:
-        assert store.get("big.csv") is None, "a file not fully acked must not be recorded"
+        big_record = store.get("big.csv")
+        assert big_record is not None
+        assert big_record.status == "in_progress", "a file not fully acked is never recorded done"
         assert {r.key for r in store.list("completed")} == set(expected)
     finally:
         store.close()
@@ -388,7 +390,8 @@ def test_second_stop_aborts_at_once_and_records_nothing_unfinished(
     assert watcher.summary.interrupted
     store = SqliteCheckpointStore(tmp_path / "state.db", "w")
     try:
-        assert {r.key for r in store.list()} == set(expected)
+        assert {r.key for r in store.list("completed")} == set(expected)
+        assert [r.key for r in store.list("in_progress")] == ["big.csv"]
     finally:
         store.close()
     assert not (out / "big.csv.parquet").exists()

@@ -8,7 +8,7 @@ from typing import Literal, Protocol
 
 from replicator.model import FileInfo
 
-Status = Literal["completed", "failed"]
+Status = Literal["completed", "failed", "in_progress"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,9 @@ class CheckpointStore(Protocol):
 
     def record_completed(self, records: Sequence[FileRecord]) -> None:
         """Record files as completed, all in one transaction. Call only after the sink committed."""
+
+    def record_started(self, record: FileRecord) -> None:
+        """Record a file as in progress (being replicated, not done)."""
 
     def record_failed(self, record: FileRecord) -> None:
         """Record a file as failed (never overwrites a completed record of the same version)."""

@@ -44,6 +44,27 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (pipeline, name)
         ) WITHOUT ROWID""",
     ),
+    # 1 -> 2: files get an 'in_progress' status while they are being replicated.
+    (
+        """CREATE TABLE files_v2 (
+            pipeline   TEXT NOT NULL,
+            key        TEXT NOT NULL,
+            etag       TEXT,
+            size       INTEGER NOT NULL,
+            mtime      REAL,
+            status     TEXT NOT NULL CHECK (status IN ('completed', 'failed', 'in_progress')),
+            rows       INTEGER NOT NULL DEFAULT 0,
+            outputs    TEXT NOT NULL DEFAULT '[]',
+            error      TEXT,
+            updated_at REAL NOT NULL,
+            attempts   INTEGER NOT NULL DEFAULT 1,
+            PRIMARY KEY (pipeline, key)
+        ) WITHOUT ROWID""",
+        "INSERT INTO files_v2 SELECT * FROM files",
+        "DROP TABLE files",
+        "ALTER TABLE files_v2 RENAME TO files",
+        "CREATE INDEX files_by_status ON files (pipeline, status, key)",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -121,7 +142,7 @@ class SqliteCheckpointStore:
 
     def stats(self) -> dict[str, int]:
         """How many records this pipeline has, by status (every status present, maybe 0)."""
-        counts = {"completed": 0, "failed": 0}
+        counts = {"completed": 0, "failed": 0, "in_progress": 0}
         rows = self._query(
             "SELECT status, count(*) FROM files WHERE pipeline = ? GROUP BY status",
             (self.pipeline,),
@@ -149,6 +170,30 @@ class SqliteCheckpointStore:
         ]
         with self._transaction() as conn:
             conn.executemany(_UPSERT, params)
+
+    def record_started(self, record: FileRecord) -> None:
+        """Record a file as in progress: it is being replicated now, and is not done.
+
+        Keeps the count of earlier failed attempts of the same version, so a retry's failure
+        still counts up; a completed record of the same version is replaced (a full refresh).
+        """
+        with self._transaction() as conn:
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM files WHERE pipeline = ? AND key = ?",
+                (self.pipeline, record.key),
+            ).fetchone()
+            attempts = 0
+            if row is not None:
+                previous = _record(row)
+                if previous.version == record.version and previous.status != "completed":
+                    attempts = previous.attempts
+            params = self._params(
+                record,
+                status="in_progress",
+                updated_at=record.updated_at or self._clock(),
+                attempts=attempts,
+            )
+            conn.execute(_UPSERT, params)
 
     def record_failed(self, record: FileRecord) -> None:
         """Record a file as failed (never overwrites a completed record of the same version).

@@ -147,8 +147,8 @@ def list_records(
         bool,
         typer.Option(
             "--in-progress",
-            help="Only files in work. The store records completed and failed files only for"
-            " now, so this shows none.",
+            help="Only files in work: being replicated now, or left unfinished by a run that"
+            " was killed (the next run redoes them).",
         ),
     ] = False,
     completed: Annotated[bool, typer.Option("--completed", help="Only completed files.")] = False,
@@ -160,13 +160,24 @@ def list_records(
             raise ConfigError("give at most one of --failed, --in-progress, --completed")
         path = state_file(state)
         pipeline = resolve_pipeline(path, name)
-        status: Status | None = "failed" if failed else "completed" if completed else None
+        status: Status | None = (
+            "failed"
+            if failed
+            else "completed"
+            if completed
+            else "in_progress"
+            if in_progress
+            else None
+        )
         with SqliteCheckpointStore(path, pipeline) as store:
-            records: Iterable[FileRecord] = () if in_progress else store.list(status)
+            records: Iterable[FileRecord] = store.list(status)
             if json:
                 _print_json_array(record_json(pipeline, r) for r in records)
             else:
                 _print_records(pipeline, records, in_progress, status)
+
+
+_STATUS_STYLE = {"completed": "green", "failed": "red", "in_progress": "yellow"}
 
 
 def _print_records(
@@ -184,7 +195,7 @@ def _print_records(
     for r in records:
         table.add_row(
             Text(r.key),
-            Text(r.status, style="red" if r.status == "failed" else "green"),
+            Text(r.status, style=_STATUS_STYLE[r.status]),
             f"{r.rows:,}",
             str(r.attempts),
             iso(r.updated_at),
@@ -194,9 +205,7 @@ def _print_records(
     if table.row_count:
         console.print(table)
     elif in_progress:
-        console.print(
-            f"no files in progress in pipeline {pipeline} (only completed and failed are recorded)"
-        )
+        console.print(f"no files in progress in pipeline {pipeline}")
     else:
         console.print(f"no {status or 'recorded'} files in pipeline {pipeline}")
 

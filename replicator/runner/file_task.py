@@ -23,7 +23,14 @@ from replicator.runner.events import (
     Notice,
 )
 from replicator.runner.pipeline import Pipeline
-from replicator.runner.settle import ErrorKind, classify, commit_file, describe, record_failure
+from replicator.runner.settle import (
+    ErrorKind,
+    classify,
+    commit_file,
+    describe,
+    record_failure,
+    record_for,
+)
 from replicator.runner.stop import StopToken
 from replicator.sinks.base import Sink
 
@@ -69,6 +76,8 @@ def replicate_file(
         return FileResult(file, Outcome.NOT_STARTED)
     started = time.monotonic()
     events(FileStarted(file))
+    # Visible to `replicate state list --in-progress`; a crash leaves it so, and a rerun redoes it.
+    store.record_started(record_for(file, "in_progress"))
     failures = 0
     while True:
         try:

@@ -43,7 +43,14 @@ from replicator.runner.events import (
     FileFailed as FileFailedEvent,
 )
 from replicator.runner.pipeline import Pipeline
-from replicator.runner.settle import ErrorKind, classify, commit_file, describe, record_failure
+from replicator.runner.settle import (
+    ErrorKind,
+    classify,
+    commit_file,
+    describe,
+    record_failure,
+    record_for,
+)
 from replicator.runner.stop import StopToken
 from replicator.sinks.base import Sink
 from replicator.storage import redact
@@ -297,6 +304,8 @@ class WatchRunner:
         self.events(FileStarted(file))
         letters = self._dead_letter
         try:
+            assert self._store is not None
+            self._store.record_started(record_for(file, "in_progress"))
             on_bad_row = letters.open(file)
             options = self.pipeline.reader_options
             last = False
