@@ -12,6 +12,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from replicator.checkpoint.sqlite import SqliteCheckpointStore
+
 Rows = dict[str, list[dict[str, Any]]]
 
 
@@ -86,3 +88,14 @@ def assert_rows_equal(table: pa.Table, expected: Rows, *, key_prefix: str = "") 
     )
     assert len(got) == len(want), f"{len(got)} rows in the output, {len(want)} in the source"
     assert got == want
+
+
+def completed_count(state: Path, pipeline: str) -> int:
+    """Files recorded as completed in a state file (0 while it does not exist yet)."""
+    if not state.exists():
+        return 0
+    store = SqliteCheckpointStore(state, pipeline)
+    try:
+        return store.stats()["completed"]
+    finally:
+        store.close()

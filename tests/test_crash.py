@@ -11,21 +11,20 @@ import fsspec
 import orjson
 import pytest
 
-from replicator.checkpoint.sqlite import SqliteCheckpointStore
 from tests.cli import replicate_cmd, run_cli
-from tests.datasets import assert_rows_equal, local_put, make_files, read_parquet_outputs
+from tests.datasets import (
+    assert_rows_equal,
+    completed_count,
+    local_put,
+    make_files,
+    read_parquet_outputs,
+)
 
 FILES = 300
 
 
 def _completed(state: Path) -> int:
-    if not state.exists():
-        return 0
-    store = SqliteCheckpointStore(state, "crash")
-    try:
-        return sum(1 for _ in store.list("completed"))
-    finally:
-        store.close()
+    return completed_count(state, "crash")
 
 
 @pytest.mark.slow

@@ -13,20 +13,20 @@ import pytest
 
 from replicator.checkpoint.sqlite import SqliteCheckpointStore
 from tests.cli import replicate_cmd, run_cli
-from tests.datasets import assert_rows_equal, local_put, make_files, read_parquet_outputs
+from tests.datasets import (
+    assert_rows_equal,
+    completed_count,
+    local_put,
+    make_files,
+    read_parquet_outputs,
+)
 
 FILES = 200
 KILLS = 20
 
 
 def _completed(state: Path) -> int:
-    if not state.exists():
-        return 0
-    store = SqliteCheckpointStore(state, "kill")
-    try:
-        return store.stats()["completed"]
-    finally:
-        store.close()
+    return completed_count(state, "kill")
 
 
 @pytest.mark.slow

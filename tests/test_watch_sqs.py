@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,10 +14,7 @@ import pytest
 
 from replicator.checkpoint.sqlite import SqliteCheckpointStore
 from replicator.config import Settings
-from replicator.runner.events import RunSummary
 from replicator.runner.pipeline import Pipeline
-from replicator.runner.stop import StopToken
-from replicator.runner.watch import run_watch
 from tests.cli import replicate_cmd
 from tests.conftest import S3Bucket
 from tests.datasets import (
@@ -29,7 +25,7 @@ from tests.datasets import (
     read_parquet_outputs,
 )
 from tests.sqs_queues import Queue
-from tests.test_watch import _GatedSink
+from tests.test_watch import _GatedSink, _Watcher
 
 
 def _notify(bucket: S3Bucket, queue: Queue) -> None:
@@ -62,30 +58,6 @@ def _outputs(out: Path) -> Any:
 
 def _count(out: Path) -> int:
     return len(list(out.rglob("*.parquet"))) if out.exists() else 0
-
-
-class _Watcher:
-    def __init__(self, settings: Settings) -> None:
-        self.stop = StopToken()
-        self.summary: RunSummary | None = None
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(settings,), daemon=True)
-        self.thread.start()
-
-    def _run(self, settings: Settings) -> None:
-        try:
-            self.summary = run_watch(settings, stop=self.stop)
-        except BaseException as exc:
-            self.error = exc
-
-    def finish(self) -> RunSummary:
-        self.stop.request()
-        self.thread.join(timeout=60)
-        assert not self.thread.is_alive()
-        if self.error is not None:
-            raise self.error
-        assert self.summary is not None
-        return self.summary
 
 
 def _settings(bucket: S3Bucket, queue: Queue, tmp_path: Path, **kw: Any) -> Settings:
