@@ -6,7 +6,6 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import replace
 
 from replicator.checkpoint.base import CheckpointStore
 from replicator.checkpoint.ledger import Ledger
@@ -26,6 +25,7 @@ from replicator.runner.events import (
 from replicator.runner.file_task import FileResult, Outcome, replicate_file
 from replicator.runner.pipeline import Pipeline
 from replicator.runner.stop import StopToken
+from replicator.runner.tally import RunTally
 from replicator.sinks.base import Sink
 from replicator.storage import redact
 
@@ -48,6 +48,7 @@ def run_snapshot(
             statistics=busy.statistics,
         )
     )
+    tally = RunTally()
     store = pipeline.open_store()
     sink = pipeline.open_sink()
     dead_letter = pipeline.open_dead_letter()
@@ -61,16 +62,16 @@ def run_snapshot(
             todo, failed_before = _leave_failed(store, todo)
         skipped_count = len(skipped) + len(failed_before)
         events(FilesDiscovered(len(todo), sum(f.size for f in todo), skipped_count))
-        results = _replicate_all(pipeline, todo, sink, store, events, stop, busy, dead_letter)
+        _replicate_all(pipeline, todo, sink, store, events, stop, busy, dead_letter, tally)
     finally:
         dead_letter.close()
         sink.close()
         store.close()
-    summary = summarize(pipeline.name, results, len(skipped), time.monotonic() - started)
-    summary = replace(
-        summary,
-        files_failed_before=len(failed_before),
-        failures=summary.failures + tuple((r.file.key, r.error or "") for r in failed_before),
+    summary = tally.summary(
+        pipeline.name,
+        time.monotonic() - started,
+        skipped=len(skipped),
+        failed_before=((r.file.key, r.error or "") for r in failed_before),
     )
     events(RunFinished(summary))
     return summary
@@ -84,16 +85,21 @@ def _replicate_all(
     events: EventHandler,
     stop: StopToken,
     busy: _Busy,
-    dead_letter: DeadLetter | None = None,
-) -> list[FileResult]:
-    lock = threading.Lock()
-    results: list[FileResult] = []
-
+    dead_letter: DeadLetter | None,
+    tally: RunTally,
+) -> None:
     def task(file: FileInfo) -> None:
         with busy:
             result = replicate_file(pipeline, file, sink, store, events, stop, dead_letter)
-        with lock:
-            results.append(result)
+        match result.outcome:
+            case Outcome.COMPLETED:
+                tally.completed(file, result.rows, result.bad_rows)
+            case Outcome.FAILED:
+                tally.failed(file, result.error or "")
+            case Outcome.VANISHED:
+                tally.vanished()
+            case Outcome.ABORTED | Outcome.NOT_STARTED:
+                tally.unfinished()
 
     with ThreadPoolExecutor(
         max_workers=pipeline.settings.concurrency, thread_name_prefix="replicate"
@@ -111,9 +117,8 @@ def _replicate_all(
         finally:
             stop_pending = stop.aborting
             for future in futures:
-                if stop_pending:
-                    future.cancel()
-    return results
+                if stop_pending and future.cancel():
+                    tally.unfinished()
 
 
 class _Busy:
@@ -152,24 +157,3 @@ def _leave_failed(
         else:
             keep.append(file)
     return keep, left
-
-
-def summarize(
-    pipeline: str, results: Sequence[FileResult], skipped: int, seconds: float
-) -> RunSummary:
-    by = {o: [r for r in results if r.outcome is o] for o in Outcome}
-    completed = by[Outcome.COMPLETED]
-    failed = by[Outcome.FAILED]
-    return RunSummary(
-        pipeline=pipeline,
-        files_completed=len(completed),
-        files_skipped=skipped,
-        files_failed=len(failed),
-        files_vanished=len(by[Outcome.VANISHED]),
-        rows=sum(r.rows for r in completed),
-        bad_rows=sum(r.bad_rows for r in completed),
-        bytes=sum(r.file.size for r in completed),
-        seconds=seconds,
-        interrupted=bool(by[Outcome.ABORTED] or by[Outcome.NOT_STARTED]),
-        failures=tuple((r.file.key, r.error or "") for r in failed),
-    )

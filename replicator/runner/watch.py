@@ -13,7 +13,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from replicator.checkpoint.base import CheckpointStore
@@ -52,6 +51,7 @@ from replicator.runner.settle import (
     record_for,
 )
 from replicator.runner.stop import StopToken
+from replicator.runner.tally import RunTally
 from replicator.sinks.base import Sink
 from replicator.storage import redact
 
@@ -59,17 +59,6 @@ if TYPE_CHECKING:
     from replicator.discovery.sqs import SqsSource
 
 _READER_POLL = 0.2
-
-
-@dataclass
-class _Tally:
-    completed: int = 0
-    failed: int = 0
-    vanished: int = 0
-    rows: int = 0
-    bad_rows: int = 0
-    bytes: int = 0
-    failures: list[tuple[str, str]] = field(default_factory=list)
 
 
 class WatchRunner:
@@ -93,7 +82,7 @@ class WatchRunner:
         self._in_work: dict[str, FileInfo] = {}
         self._started: dict[str, float] = {}
         self._work: queue.Queue[FileInfo] = queue.Queue()
-        self._tally = _Tally()
+        self._tally = RunTally()
         self.fatal: BaseException | None = None
         self._pusher: QueuePusher | None = None
         self._readers: list[threading.Thread] = []
@@ -155,18 +144,8 @@ class WatchRunner:
             store.close()
         if self.fatal is not None:
             raise self.fatal
-        t = self._tally
-        summary = RunSummary(
-            pipeline=p.name,
-            files_completed=t.completed,
-            files_failed=t.failed,
-            files_vanished=t.vanished,
-            rows=t.rows,
-            bad_rows=t.bad_rows,
-            bytes=t.bytes,
-            seconds=time.monotonic() - started,
-            interrupted=self.stop.aborting,
-            failures=tuple(t.failures),
+        summary = self._tally.summary(
+            p.name, time.monotonic() - started, interrupted=self.stop.aborting
         )
         self.events(RunFinished(summary))
         return summary
@@ -343,10 +322,7 @@ class WatchRunner:
             self._in_work.pop(file.key, None)
             self._failures.pop(file.key, None)
             seconds = time.monotonic() - self._started.pop(file.key, time.monotonic())
-            self._tally.completed += 1
-            self._tally.rows += settled.rows
-            self._tally.bad_rows += settled.bad_rows
-            self._tally.bytes += file.size
+        self._tally.completed(file, settled.rows, settled.bad_rows)
         self.on_file_done(file)
         self.events(
             FileCompleted(file, settled.rows, settled.outputs, seconds, bad_rows=settled.bad_rows)
@@ -377,8 +353,7 @@ class WatchRunner:
         if kind is ErrorKind.CANCELLED:
             return
         if kind is ErrorKind.VANISHED:
-            with self._lock:
-                self._tally.vanished += 1
+            self._tally.vanished()
             self.on_file_done(file)  # nothing left to replicate
             self.events(FileVanished(file))
             return
@@ -388,9 +363,7 @@ class WatchRunner:
             self.stop.drain()
             return
         reason = record_failure(file, store, error)
-        with self._lock:
-            self._tally.failed += 1
-            self._tally.failures.append((file.key, reason))
+        self._tally.failed(file, reason)
         self.on_file_failed(file)
         self.events(FileFailedEvent(file, reason, kind=type(error).__name__))
 

@@ -1,0 +1,66 @@
+"""Counting a run's outcomes as they happen, into the ``RunSummary`` both runners return."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from replicator.model import FileInfo
+from replicator.runner.events import RunSummary
+
+
+class RunTally:
+    """Thread-safe counters; memory does not grow with the number of files (failures aside)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._completed = self._failed = self._vanished = self._unfinished = 0
+        self._rows = self._bad_rows = self._bytes = 0
+        self._failures: list[tuple[str, str]] = []
+
+    def completed(self, file: FileInfo, rows: int, bad_rows: int) -> None:
+        with self._lock:
+            self._completed += 1
+            self._rows += rows
+            self._bad_rows += bad_rows
+            self._bytes += file.size
+
+    def failed(self, file: FileInfo, reason: str) -> None:
+        with self._lock:
+            self._failed += 1
+            self._failures.append((file.key, reason))
+
+    def vanished(self) -> None:
+        with self._lock:
+            self._vanished += 1
+
+    def unfinished(self) -> None:
+        """A file stopped before its end (or never started): the run was interrupted."""
+        with self._lock:
+            self._unfinished += 1
+
+    def summary(
+        self,
+        pipeline: str,
+        seconds: float,
+        *,
+        skipped: int = 0,
+        failed_before: Iterable[tuple[str, str]] = (),
+        interrupted: bool = False,
+    ) -> RunSummary:
+        before = tuple(failed_before)
+        with self._lock:
+            return RunSummary(
+                pipeline=pipeline,
+                files_completed=self._completed,
+                files_skipped=skipped,
+                files_failed=self._failed,
+                files_failed_before=len(before),
+                files_vanished=self._vanished,
+                rows=self._rows,
+                bad_rows=self._bad_rows,
+                bytes=self._bytes,
+                seconds=seconds,
+                interrupted=interrupted or self._unfinished > 0,
+                failures=(*self._failures, *before),
+            )
