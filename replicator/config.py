@@ -21,6 +21,7 @@ from typing import Any, Literal
 from replicator.deadletter.policy import BAD_ROW_POLICIES
 from replicator.errors import ConfigError
 from replicator.readers.base import COMPRESSIONS, DEFAULT_CHUNK_SIZE, FORMATS
+from replicator.readers.csvtypes import TypeSpecError, parse_column_types
 from replicator.units import parse_duration, parse_size
 
 OutputFormat = Literal["parquet", "jsonl", "csv", "raw"]
@@ -51,6 +52,8 @@ class Settings:
     csv_header: bool = True
     csv_column_names: tuple[str, ...] | None = None
     csv_null_values: tuple[str, ...] | None = None
+    # (column, Arrow type name) pairs; from "a:int64,b:string" or a {column = type} table.
+    csv_column_types: tuple[tuple[str, str], ...] | None = None
     csv_newlines_in_values: bool = True
     # discovery
     include: tuple[str, ...] = ()
@@ -124,6 +127,10 @@ class Settings:
             )
         if self.csv_delimiter is not None and len(self.csv_delimiter) != 1:
             raise ConfigError(f"csv-delimiter must be one character (got {self.csv_delimiter!r})")
+        if self.csv_column_types is not None:
+            # Checked here too for the Python API, which may also pass a mapping or a string.
+            types = _column_types(self.csv_column_types, "csv-column-types")
+            object.__setattr__(self, "csv_column_types", types)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -186,7 +193,16 @@ def _convert(name: str, value: Any, origin: str) -> Any:
         return parse_duration(value, setting=setting)
     if name == "modified_after":
         return parse_timestamp(value, setting=setting)
+    if name == "csv_column_types":
+        return _column_types(value, setting)
     return _check_type(_HINTS[name], value, setting)
+
+
+def _column_types(value: Any, setting: str) -> tuple[tuple[str, str], ...]:
+    try:
+        return parse_column_types(value)
+    except TypeSpecError as exc:
+        raise ConfigError(f"{setting}: {exc}") from None
 
 
 def _check_type(hint: Any, value: Any, setting: str) -> Any:

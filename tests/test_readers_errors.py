@@ -63,12 +63,15 @@ def test_bad_json_names_the_key_and_reason(tmp_path: Path) -> None:
     assert "JSON parse error" in str(error)
 
 
-def test_type_drift_hint_mentions_chunk_size(tmp_path: Path) -> None:
+def test_type_drift_names_the_column_the_value_and_the_row(tmp_path: Path) -> None:
     data = b"a\n" + b"1\n" * 100 + b"x\n"
     chunks, error = _read_until_error(put(tmp_path, "drift.csv", data), chunk_size=64)
     assert sum(c.rows for c in chunks) == error.rows
-    assert "conversion error to int64" in str(error)
-    assert "raise --chunk-size" in str(error)
+    message = str(error)
+    assert message.startswith(
+        'drift.csv: cannot read as csv: data row 101: column "a": "x" does not fit int64 '
+    )
+    assert "declare it, e.g. --csv-column-types a:string" in message
 
 
 def test_corrupt_gzip_is_a_read_error(tmp_path: Path) -> None:
@@ -92,7 +95,7 @@ def test_truncated_xz_is_a_read_error(tmp_path: Path) -> None:
 
 def test_lines_that_are_not_utf8(tmp_path: Path) -> None:
     _, error = _read_until_error(put(tmp_path, "l.txt", b"ok\n\xff\xfe\n"))
-    assert "not valid UTF-8" in str(error)
+    assert "line 2 is not valid UTF-8" in str(error)
     assert str(error).endswith("--format raw to copy its bytes as they are")
 
 

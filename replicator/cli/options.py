@@ -67,7 +67,7 @@ Format = Annotated[
 Compression = Annotated[
     str | None,
     typer.Option(
-        help="Input compression: infer (extension, then magic bytes), none, gzip, zstd, bz2 or xz. [default: infer]",
+        help="Input compression: infer (extension, then magic bytes), none, gzip, zstd, bz2 or xz. \\[default: infer]",
         show_default=False,
         rich_help_panel=_READ,
     ),
@@ -75,7 +75,7 @@ Compression = Annotated[
 ChunkSize = Annotated[
     str | None,
     typer.Option(
-        help="Bytes read per chunk, e.g. 8MiB. Memory per file in work is about this. [default: 8MiB]",
+        help="Bytes read per chunk, e.g. 8MiB. Memory per file in work is about this. \\[default: 8MiB]",
         show_default=False,
         rich_help_panel=_READ,
     ),
@@ -84,7 +84,7 @@ SystemColumns = Annotated[
     bool | None,
     typer.Option(
         "--system-columns/--no-system-columns",
-        help="Add _file (source key) and _row (row index in the file) to every row. [default: on]",
+        help="Add _file (source key) and _row (row index in the file) to every row. \\[default: on]",
         show_default=False,
         rich_help_panel=_READ,
     ),
@@ -92,7 +92,7 @@ SystemColumns = Annotated[
 CsvDelimiter = Annotated[
     str | None,
     typer.Option(
-        help="CSV field delimiter. [default: ',' for csv, tab for tsv]",
+        help="CSV field delimiter. \\[default: ',' for csv, tab for tsv]",
         show_default=False,
         rich_help_panel=_READ,
     ),
@@ -101,7 +101,7 @@ CsvHeader = Annotated[
     bool | None,
     typer.Option(
         "--csv-header/--csv-no-header",
-        help="Whether the first CSV line names the columns. [default: header]",
+        help="Whether the first CSV line names the columns. \\[default: header]",
         show_default=False,
         rich_help_panel=_READ,
     ),
@@ -114,10 +114,24 @@ CsvColumnNames = Annotated[
         rich_help_panel=_READ,
     ),
 ]
+CsvColumnTypes = Annotated[
+    str | None,
+    typer.Option(
+        help="Types of CSV columns: NAME:TYPE pairs separated by commas, e.g. 'id:int64, "
+        "ts:timestamp\\[ms], price:decimal128(12,2), name:string'. Types: int8 to int64, uint8 "
+        "to uint64, float32, float64, bool, string, binary, date32, date64, time32\\[s], "
+        "timestamp\\[s|ms|us|ns] (timestamp\\[ms, tz=UTC] for a time zone), decimal128(p,s). "
+        "Other columns' types are inferred from the first rows. A value that does not fit "
+        "its column's type, declared or inferred, makes its row a bad row (--on-bad-rows). "
+        "\\[default: all inferred]",
+        show_default=False,
+        rich_help_panel=_READ,
+    ),
+]
 CsvNullValues = Annotated[
     str | None,
     typer.Option(
-        help="Comma-separated spellings of null in CSV. [default: pyarrow's: '', NULL, NaN, ...]",
+        help="Comma-separated spellings of null in CSV. \\[default: pyarrow's: '', NULL, NaN, ...]",
         show_default=False,
         rich_help_panel=_READ,
     ),
@@ -154,7 +168,7 @@ SkipEmpty = Annotated[
     bool | None,
     typer.Option(
         "--skip-empty/--keep-empty",
-        help="Skip zero-byte files. [default: skip]",
+        help="Skip zero-byte files. \\[default: skip]",
         show_default=False,
         rich_help_panel=_FIND,
     ),
@@ -162,7 +176,7 @@ SkipEmpty = Annotated[
 OutputFormat = Annotated[
     str | None,
     typer.Option(
-        help="Output format: parquet, jsonl, csv, or raw (byte-for-byte mirror). [default: parquet]",
+        help="Output format: parquet, jsonl, csv, or raw (byte-for-byte mirror). \\[default: parquet]",
         show_default=False,
         rich_help_panel=_WRITE,
     ),
@@ -170,7 +184,7 @@ OutputFormat = Annotated[
 Concurrency = Annotated[
     int | None,
     typer.Option(
-        help="Files replicated in parallel. [default: 2 x cores, 2 to 16]",
+        help="Files replicated in parallel. \\[default: 2 x cores, 2 to 16]",
         show_default=False,
         rich_help_panel=_RUN,
     ),
@@ -178,7 +192,7 @@ Concurrency = Annotated[
 InflightLimit = Annotated[
     str | None,
     typer.Option(
-        help="Most bytes read and not yet written by the sink, e.g. 64MiB, 1GiB. [default: 256MiB]",
+        help="Most bytes read and not yet written by the sink, e.g. 64MiB, 1GiB. \\[default: 256MiB]",
         show_default=False,
         rich_help_panel=_RUN,
     ),
@@ -195,7 +209,7 @@ FullRefresh = Annotated[
 OnBadRows = Annotated[
     str | None,
     typer.Option(
-        help="A row that cannot be parsed (wrong field count, invalid JSON, not an object, a value that does not fit its column): fail (its file fails), skip (count it), or dead-letter (count it and write it, with file, line, raw text and reason, to --dead-letter). [default: dead-letter]",
+        help="A row that cannot be parsed (wrong field count, invalid JSON, not an object, a value that does not fit its column's type, a line that is not UTF-8): fail (its file fails), skip (count it), or dead-letter (count it and write it, with file, line or row number, raw text and reason, to --dead-letter). \\[default: dead-letter]",
         show_default=False,
         rich_help_panel=_READ,
     ),
@@ -204,7 +218,7 @@ DeadLetterUrl = Annotated[
     str | None,
     typer.Option(
         "--dead-letter",
-        help="Where bad rows go: one <key>.badrows.jsonl per source file with bad rows, written when the file is committed. [default: DEST/_dead_letter]",
+        help="Where bad rows go: one <key>.badrows.jsonl per source file with bad rows, written when the file is committed. \\[default: DEST/_dead_letter]",
         show_default=False,
         rich_help_panel=_WRITE,
     ),
@@ -232,7 +246,7 @@ LogFormat = Annotated[
     str | None,
     typer.Option(
         help="Progress output: auto (a live view on a terminal, log lines elsewhere), text (log "
-        "lines), or json (one JSON object per line, for machines). [default: auto]",
+        "lines), or json (one JSON object per line, for machines). \\[default: auto]",
         show_default=False,
         rich_help_panel=_RUN,
     ),
@@ -240,7 +254,7 @@ LogFormat = Annotated[
 MetricsPort = Annotated[
     int | None,
     typer.Option(
-        help="Serve Prometheus metrics on this port at /metrics (0: any free port). [default: off]",
+        help="Serve Prometheus metrics on this port at /metrics (0: any free port). \\[default: off]",
         show_default=False,
         rich_help_panel=_RUN,
     ),
@@ -248,7 +262,7 @@ MetricsPort = Annotated[
 MetricsHost = Annotated[
     str | None,
     typer.Option(
-        help="Address the metrics server listens on. [default: 127.0.0.1]",
+        help="Address the metrics server listens on. \\[default: 127.0.0.1]",
         show_default=False,
         rich_help_panel=_RUN,
     ),
@@ -260,7 +274,7 @@ Debug = Annotated[
 EndpointUrl = Annotated[
     str | None,
     typer.Option(
-        help="S3-compatible endpoint, e.g. http://127.0.0.1:9000. [default: AWS_ENDPOINT_URL, else AWS]",
+        help="S3-compatible endpoint, e.g. http://127.0.0.1:9000. \\[default: AWS_ENDPOINT_URL, else AWS]",
         show_default=False,
         rich_help_panel=_S3,
     ),
@@ -268,7 +282,7 @@ EndpointUrl = Annotated[
 Region = Annotated[
     str | None,
     typer.Option(
-        help="AWS region. [default: from AWS_REGION / the profile]",
+        help="AWS region. \\[default: from AWS_REGION / the profile]",
         show_default=False,
         rich_help_panel=_S3,
     ),
@@ -276,7 +290,7 @@ Region = Annotated[
 Profile = Annotated[
     str | None,
     typer.Option(
-        help="AWS profile from ~/.aws/config. [default: AWS_PROFILE]",
+        help="AWS profile from ~/.aws/config. \\[default: AWS_PROFILE]",
         show_default=False,
         rich_help_panel=_S3,
     ),
@@ -285,7 +299,7 @@ VerifyTls = Annotated[
     bool | None,
     typer.Option(
         "--verify-tls/--no-verify-tls",
-        help="Verify TLS certificates. Turn off only for a test endpoint you trust. [default: verify]",
+        help="Verify TLS certificates. Turn off only for a test endpoint you trust. \\[default: verify]",
         show_default=False,
         rich_help_panel=_S3,
     ),
@@ -301,7 +315,7 @@ Once = Annotated[
 PollInterval = Annotated[
     str | None,
     typer.Option(
-        help="Time between listings, e.g. 30s, 5m. Doubles while nothing changes, up to --max-poll-interval. [default: 30s]",
+        help="Time between listings, e.g. 30s, 5m. Doubles while nothing changes, up to --max-poll-interval. \\[default: 30s]",
         show_default=False,
         rich_help_panel=_FIND,
     ),
@@ -309,7 +323,7 @@ PollInterval = Annotated[
 MaxPollInterval = Annotated[
     str | None,
     typer.Option(
-        help="Longest time between listings when nothing changes. [default: 5m]",
+        help="Longest time between listings when nothing changes. \\[default: 5m]",
         show_default=False,
         rich_help_panel=_FIND,
     ),
@@ -317,7 +331,7 @@ MaxPollInterval = Annotated[
 PollOverlap = Annotated[
     str | None,
     typer.Option(
-        help="Files older than the watermark minus this window count as done without a state record, which keeps the state bounded; make it longer than your longest upload. [default: 1h]",
+        help="Files older than the watermark minus this window count as done without a state record, which keeps the state bounded; make it longer than your longest upload. \\[default: 1h]",
         show_default=False,
         rich_help_panel=_FIND,
     ),
@@ -344,7 +358,7 @@ PropagateDeletes = Annotated[
     bool | None,
     typer.Option(
         "--propagate-deletes",
-        help="With --sqs: on ObjectRemoved events, remove the replicated output and the file's state entry. [default: off; such messages are just deleted]",
+        help="With --sqs: on ObjectRemoved events, remove the replicated output and the file's state entry. \\[default: off; such messages are just deleted]",
         show_default=False,
         rich_help_panel=_FIND,
     ),
@@ -352,7 +366,7 @@ PropagateDeletes = Annotated[
 SqsWaitSeconds = Annotated[
     int | None,
     typer.Option(
-        help="With --sqs: long-poll wait per receive, 0 to 20 seconds. [default: 20]",
+        help="With --sqs: long-poll wait per receive, 0 to 20 seconds. \\[default: 20]",
         show_default=False,
         rich_help_panel=_FIND,
     ),
@@ -360,7 +374,7 @@ SqsWaitSeconds = Annotated[
 VisibilityTimeout = Annotated[
     int | None,
     typer.Option(
-        help="With --sqs: seconds a received message stays hidden; extended while its files are in work. [default: the queue's]",
+        help="With --sqs: seconds a received message stays hidden; extended while its files are in work. \\[default: the queue's]",
         show_default=False,
         rich_help_panel=_FIND,
     ),
@@ -380,6 +394,7 @@ def _pipeline_options(
     csv_delimiter: CsvDelimiter = None,
     csv_header: CsvHeader = None,
     csv_column_names: CsvColumnNames = None,
+    csv_column_types: CsvColumnTypes = None,
     csv_null_values: CsvNullValues = None,
     include: Include = None,
     exclude: Exclude = None,

@@ -1,8 +1,10 @@
 """The dead-letter record: one JSON line per bad row.
 
 Fields: ``key`` and ``etag`` of the source file, ``line`` (1-based, in the decompressed text)
-and ``byte`` (offset of the row's start there) where the parser knows them, ``raw`` (the row's
-text) or, for bytes that are not UTF-8, ``raw_base64``, and ``reason``.
+and ``byte`` (offset of the row's start there) where the parser knows them, ``row`` (1-based
+index among the file's data rows) where it knows the row but not its line (a CSV value that does
+not fit its column), ``raw`` (the row's text; for such a CSV row, its fields written back as one
+CSV line) or, for bytes that are not UTF-8, ``raw_base64``, and ``reason``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ SCHEMA = pa.schema(
         ("key", pa.string()),
         ("etag", pa.string()),
         ("line", pa.int64()),
+        ("row", pa.int64()),
         ("byte", pa.int64()),
         ("raw", pa.string()),
         ("raw_base64", pa.string()),
@@ -48,6 +51,7 @@ def to_batch(file: FileInfo, rows: Sequence[BadRow]) -> pa.RecordBatch:
         pa.array([file.key] * count, pa.string()),
         pa.array([file.etag] * count, pa.string()),
         pa.array([r.line for r in rows], pa.int64()),
+        pa.array([r.row for r in rows], pa.int64()),
         pa.array([r.byte for r in rows], pa.int64()),
         pa.array(raws, pa.string()),
         pa.array(encoded, pa.string()),

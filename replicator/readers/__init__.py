@@ -3,8 +3,8 @@
 ``read_file`` picks the parser by format (given, or inferred from the key's extension), and
 every format goes through the same chunking (system columns, offsets, the completed flag, error
 translation). Formats: csv, tsv, jsonl, parquet, lines, raw; compression: gzip, zstd, bz2, xz.
-Given an ``OnBadRow`` callback, csv, tsv and jsonl report unparsable rows to it and keep going
-(see ``badrows``); without one, the first bad row fails the file.
+Given an ``OnBadRow`` callback, csv, tsv, jsonl and lines report unparsable rows to it and keep
+going (see ``badrows``); without one, the first bad row fails the file.
 """
 
 from __future__ import annotations
@@ -74,12 +74,12 @@ _Tolerant = Callable[
     [AbstractFileSystem, FileInfo, ReaderOptions, OnBadRow], Generator[Piece, None, None]
 ]
 
-# Formats whose rows can be bad one at a time (parquet and raw have no such rows; a line that
-# is not UTF-8 still fails its file).
+# Formats whose rows can be bad one at a time (parquet and raw have no such rows).
 _TOLERANT: dict[Format, _Tolerant] = {
     "csv": read_csv,
     "tsv": read_tsv,
     "jsonl": read_jsonl_tolerant,
+    "lines": read_lines,
 }
 
 
@@ -93,7 +93,7 @@ def read_file(
 
     Raises ``ReadError`` at once when the format cannot be inferred, and while iterating when
     the content cannot be parsed (after yielding the rows before the bad one). With
-    ``on_bad_row``, a bad row of csv, tsv or jsonl is reported to it (before the chunk that
+    ``on_bad_row``, a bad row of csv, tsv, jsonl or lines is reported to it (before the chunk that
     follows it is yielded) instead. Storage errors (``FileNotFoundError`` for a vanished file,
     ``PermissionError``, ...) propagate unchanged.
     """

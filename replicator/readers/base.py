@@ -24,7 +24,9 @@ class CsvOptions:
 
     ``delimiter=None`` means "," for csv and a tab for tsv. ``column_names`` replaces the header
     (with ``header=True`` the file's first line is then skipped, with ``header=False`` it is data).
-    ``null_values=None`` keeps pyarrow's default set of null spellings.
+    ``null_values=None`` keeps pyarrow's default set of null spellings. ``column_types`` declares
+    the types of some columns as ``(name, type)`` pairs (type names as in ``csvtypes``); the
+    other columns' types are inferred from the file's first block.
     """
 
     delimiter: str | None = None
@@ -32,6 +34,7 @@ class CsvOptions:
     header: bool = True
     column_names: tuple[str, ...] | None = None
     null_values: tuple[str, ...] | None = None
+    column_types: tuple[tuple[str, str], ...] | None = None
     # Quoted fields may hold line breaks in valid CSV; correctness first, it can be turned off.
     newlines_in_values: bool = True
 

@@ -1,23 +1,38 @@
 """CSV and TSV, parsed by Arrow's streaming CSV reader (multi-threaded, one block at a time).
 
-Column types are inferred from the first block. A column that is empty throughout that block
-would be typed ``null`` and break on the first later value, so such columns are read as strings.
+Columns get their declared types (``CsvOptions.column_types``); the others' types are inferred
+from the first block. A column that is empty throughout that block would be typed ``null`` and
+break on the first later value, so such columns are read as strings.
+
+A value that does not fit its column (declared, or inferred from the first block) stops Arrow's
+streaming reader; the file is then read again as text from the start (``csv_tolerant``), and only
+the rows with such values go to the bad rows (or, without ``on_bad_row``, the first fails the
+file with a message naming the column, the value and the row).
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from typing import Literal
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from fsspec import AbstractFileSystem
 
+from replicator.errors import ReadError
 from replicator.model import FileInfo
 from replicator.readers.badrows import BadRow, OnBadRow
 from replicator.readers.base import CsvOptions, ReaderOptions
 from replicator.readers.chunking import EMPTY_BATCH, Piece, StoredPosition, coalesce
-from replicator.readers.compression import open_decompressed
+from replicator.readers.compression import Decompressed, open_decompressed
+from replicator.readers.csv_tolerant import (
+    Dialect,
+    MisfitError,
+    is_conversion_error,
+    tolerant_batches,
+)
+from replicator.readers.csvconvert import ValueRules
+from replicator.readers.csvtypes import declared_types
 from replicator.readers.growth import arrow_block_size, read_with_growing_blocks
 
 # Arrow's message for a file with no header and no rows, or a first block without a whole line.
@@ -32,7 +47,8 @@ def read_csv(
 ) -> Generator[Piece, None, None]:
     """Comma-separated (unless ``options.csv.delimiter`` says otherwise).
 
-    Rows with the wrong number of fields fail the file, or go to ``on_bad_row`` when given.
+    Rows with the wrong number of fields, or with a value that does not fit its column's type,
+    fail the file, or go to ``on_bad_row`` when given.
     """
     return _read(fs, file, options, on_bad_row, default_delimiter=",")
 
@@ -56,8 +72,10 @@ def _read(
     default_delimiter: str,
 ) -> Generator[Piece, None, None]:
     csv = options.csv
+    declared = declared_types(csv.column_types)
+    delimiter = csv.delimiter or default_delimiter
     parse = pacsv.ParseOptions(
-        delimiter=csv.delimiter or default_delimiter,
+        delimiter=delimiter,
         quote_char=csv.quote_char if csv.quote_char else False,
         newlines_in_values=csv.newlines_in_values,
         invalid_row_handler=_BadRowReporter(on_bad_row) if on_bad_row else None,
@@ -65,42 +83,39 @@ def _read(
     # Arrow numbers the lines of invalid rows only when it parses on one thread; on 2-8 cores
     # its streaming reader is no slower that way.
     threads = on_bad_row is None
+    position = StoredPosition()
+    block_size = arrow_block_size(options.chunk_size)  # the last one used
+    schema: pa.Schema | None = None  # the columns' types, once batches have come out
 
-    def open_batches(
-        block_size: int, schema: pa.Schema | None
-    ) -> Generator[pa.RecordBatch, None, None]:
-        read = _read_options(csv, block_size, threads)
+    def open_csv(
+        source: Decompressed, size: int, convert: pacsv.ConvertOptions
+    ) -> pacsv.CSVStreamingReader:
+        nonlocal block_size
+        block_size = size
+        read = _read_options(csv, size, threads)
+        return pacsv.open_csv(
+            source.stream, read_options=read, parse_options=parse, convert_options=convert
+        )
+
+    def open_batches(size: int, types: pa.Schema | None) -> Generator[pa.RecordBatch, None, None]:
         with open_decompressed(fs, file.path, file.key, options.compression) as source:
             position.follow(source.stored)
             try:
-                reader = pacsv.open_csv(
-                    source.stream,
-                    read_options=read,
-                    parse_options=parse,
-                    convert_options=_convert_options(csv, schema),
-                )
+                reader = open_csv(source, size, _convert_options(csv, types, declared))
             except pa.ArrowInvalid as exc:
                 if _EMPTY_MARKER not in str(exc):
                     raise
                 if _has_content(fs, file, options):
                     # Arrow says "empty" when the first block holds no whole line.
-                    raise pa.ArrowInvalid(
-                        f"straddling object: the first row is longer than {block_size} bytes"
-                    ) from exc
-                yield _empty_batch(csv)
+                    raise _straddle(size) from exc
+                yield _empty_batch(csv, declared)
                 return
             with reader:
-                if schema is None and any(pa.types.is_null(t) for t in reader.schema.types):
-                    strings = pa.schema(
-                        [
-                            f.with_type(pa.string()) if pa.types.is_null(f.type) else f
-                            for f in reader.schema
-                        ]
-                    )
+                if types is None and any(pa.types.is_null(t) for t in reader.schema.types):
                     # Read again from the start with those columns as strings.
                     reader.close()
                     source.stream.close()
-                    yield from open_batches(block_size, strings)
+                    yield from open_batches(size, _nulls_as_strings(reader.schema))
                     return
                 empty = True
                 for batch in reader:
@@ -110,9 +125,87 @@ def _read(
                     # A header and no rows: the columns are still known.
                     yield pa.RecordBatch.from_pylist([], schema=reader.schema)
 
-    position = StoredPosition()
-    batches = read_with_growing_blocks(open_batches, arrow_block_size(options.chunk_size))
-    yield from coalesce((Piece(b, read=position()) for b in batches), options.chunk_size)
+    def open_raw(size: int, _: pa.Schema | None) -> Generator[pa.RecordBatch, None, None]:
+        names = target_schema().names
+        with open_decompressed(fs, file.path, file.key, options.compression) as source:
+            position.follow(source.stored)
+            try:
+                reader = open_csv(source, size, _raw_options(names))
+            except pa.ArrowInvalid as exc:
+                if _EMPTY_MARKER not in str(exc):
+                    raise
+                # The typed reading got past the first block, so the block is too small.
+                raise _straddle(size) from exc
+            with reader:
+                yield from reader
+
+    def target_schema() -> pa.Schema:
+        """The types already produced, else the first block's (declared columns as declared)."""
+        nonlocal schema
+        if schema is None:
+            # The declared columns as bytes (which always fit) to infer the others' types.
+            as_bytes = {name: pa.binary() for name in declared}
+            with open_decompressed(fs, file.path, file.key, options.compression) as source:
+                convert = _convert_options(csv, None, as_bytes)
+                with open_csv(source, block_size, convert) as reader:
+                    inferred = _nulls_as_strings(reader.schema)
+            schema = pa.schema([f.with_type(declared.get(f.name, f.type)) for f in inferred])
+        return schema
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        nonlocal schema
+        produced = 0
+        try:
+            for batch in read_with_growing_blocks(open_batches, block_size):
+                if schema is None:
+                    schema = batch.schema
+                produced += batch.num_rows
+                yield batch
+            return
+        except pa.ArrowInvalid as exc:
+            if not is_conversion_error(exc):
+                raise
+        # A value does not fit its column: only such a file pays for reading again as text.
+        rules = ValueRules.of(csv.null_values, strings_can_be_null=csv.null_values is not None)
+        quote = csv.quote_char.encode() if csv.quote_char else None
+        try:
+            for batch in tolerant_batches(
+                open_raw,
+                block_size,
+                skip=produced,
+                schema=target_schema(),
+                rules=rules,
+                dialect=Dialect(delimiter.encode(), quote),
+                report=on_bad_row,
+            ):
+                produced += batch.num_rows
+                yield batch
+        except MisfitError as misfit:
+            raise _misfit_error(file.key, misfit, set(declared), produced) from None
+
+    yield from coalesce((Piece(b, read=position()) for b in batches()), options.chunk_size)
+
+
+def _misfit_error(key: str, misfit: MisfitError, declared: set[str], rows: int) -> ReadError:
+    """The failure of a file holding a value that does not fit, with ``--on-bad-rows fail``."""
+    column = misfit.misfits[0].column
+    if column in declared:
+        hint = "fix the value or the column's type in --csv-column-types"
+    else:
+        hint = (
+            "the column's type was inferred from the file's first rows; declare it, e.g. "
+            f"--csv-column-types {column}:string"
+        )
+    return ReadError(
+        f"{key}: cannot read as csv: data row {misfit.row.row}: {misfit.row.reason} "
+        f"(after {rows} rows); {hint}, or pass --on-bad-rows dead-letter to set such rows aside",
+        key=key,
+        rows=rows,
+    )
+
+
+def _straddle(block_size: int) -> pa.ArrowInvalid:
+    return pa.ArrowInvalid(f"straddling object: the first row is longer than {block_size} bytes")
 
 
 class _BadRowReporter:
@@ -148,10 +241,14 @@ def _read_options(csv: CsvOptions, block_size: int, threads: bool) -> pacsv.Read
     )
 
 
-def _convert_options(csv: CsvOptions, schema: pa.Schema | None) -> pacsv.ConvertOptions:
+def _convert_options(
+    csv: CsvOptions, schema: pa.Schema | None, declared: dict[str, pa.DataType]
+) -> pacsv.ConvertOptions:
     kwargs: dict[str, object] = {}
     if schema is not None:
         kwargs["column_types"] = dict(zip(schema.names, schema.types, strict=True))
+    elif declared:
+        kwargs["column_types"] = declared
     if csv.null_values is not None:
         # Spelled-out null markers mean null in text columns too, not only in typed ones.
         kwargs["null_values"] = list(csv.null_values)
@@ -159,12 +256,24 @@ def _convert_options(csv: CsvOptions, schema: pa.Schema | None) -> pacsv.Convert
     return pacsv.ConvertOptions(**kwargs)
 
 
-def _empty_batch(csv: CsvOptions) -> pa.RecordBatch:
-    """No rows; the given column names (as strings) when there are some, else no columns."""
+def _raw_options(names: list[str]) -> pacsv.ConvertOptions:
+    """Every column as the bytes in the file (none null): ``csvconvert`` does the rest."""
+    return pacsv.ConvertOptions(
+        column_types={name: pa.binary() for name in names}, strings_can_be_null=False
+    )
+
+
+def _nulls_as_strings(schema: pa.Schema) -> pa.Schema:
+    # A column empty throughout the first block is typed null, which no later value would fit.
+    return pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in schema])
+
+
+def _empty_batch(csv: CsvOptions, declared: dict[str, pa.DataType]) -> pa.RecordBatch:
+    """No rows; the given column names (as declared, else strings), else no columns."""
     if not csv.column_names:
         return EMPTY_BATCH
     return pa.RecordBatch.from_pylist(
-        [], schema=pa.schema([(n, pa.string()) for n in csv.column_names])
+        [], schema=pa.schema([(n, declared.get(n, pa.string())) for n in csv.column_names])
     )
 
 

@@ -36,11 +36,14 @@ def is_straddle_error(exc: BaseException) -> bool:
 
 
 def read_with_growing_blocks(
-    open_batches: OpenBatches, block_size: int
+    open_batches: OpenBatches, block_size: int, *, skip: int = 0
 ) -> Iterator[pa.RecordBatch]:
-    """The batches of ``open_batches``, re-reading with larger blocks when a record straddles."""
+    """The batches of ``open_batches``, re-reading with larger blocks when a record straddles.
+
+    The first ``skip`` rows are left out (they were produced by an earlier reading).
+    """
     block_size = max(1, min(block_size, MAX_BLOCK_SIZE))
-    done = 0  # rows produced so far, across attempts
+    done = skip  # rows produced so far, across attempts
     schema: pa.Schema | None = None
     while True:
         seen = 0  # rows seen in this attempt

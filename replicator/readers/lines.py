@@ -3,20 +3,28 @@
 Blocks of ``chunk_size`` bytes are cut after their last newline (so a multi-byte character is
 never split) and split into lines by Arrow kernels. A line longer than a block is carried over
 until its newline arrives, so memory is bounded by the block size plus the longest line.
+
+A line that is not valid UTF-8 is a bad row (its bytes kept exactly, with its line number and
+byte offset in the decompressed text); only a block holding one pays for finding it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
+from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from fsspec import AbstractFileSystem
 
+from replicator.errors import ReadError
 from replicator.model import FileInfo
+from replicator.readers.badrows import BadRow, OnBadRow
 from replicator.readers.base import ReaderOptions
 from replicator.readers.chunking import Piece
+from replicator.readers.columns import row_numbers
 from replicator.readers.compression import open_decompressed
+from replicator.readers.isolate import isolate
 
 LINE_COLUMN = "line"
 SCHEMA = pa.schema([(LINE_COLUMN, pa.string())])
@@ -24,14 +32,22 @@ _INT32_MAX = 2**31 - 1
 
 
 def read_lines(
-    fs: AbstractFileSystem, file: FileInfo, options: ReaderOptions
+    fs: AbstractFileSystem,
+    file: FileInfo,
+    options: ReaderOptions,
+    on_bad_row: OnBadRow | None = None,
 ) -> Generator[Piece, None, None]:
-    """One piece per block; byte positions are known when the file is not compressed."""
+    """One piece per block; byte positions are known when the file is not compressed.
+
+    A line that is not valid UTF-8 goes to ``on_bad_row`` (its bytes kept as they are) or,
+    without one, fails the file naming its line number.
+    """
     with open_decompressed(fs, file.path, file.key, options.compression) as source:
         stream = source.stream
         size = max(1, options.chunk_size)
         carried: list[bytes] = []  # the start of a line whose newline has not come yet
         position = 0  # bytes read so far
+        lines = 0  # lines read so far, good and bad
         produced = False
         block: bytes = stream.read(size)
         while block:
@@ -50,15 +66,19 @@ def read_lines(
                 end -= 1  # the final newline ends the last line; no empty line follows it
             carried = [block[cut + 1 :]] if cut + 1 < len(block) else []
             byte = position - (len(block) - cut - 1) if following else position
-            yield Piece(_batch(split_lines(data, end)), byte if source.codec is None else None)
+            pieces = split_lines(data, end)
+            place = _Place(file.key, lines, position - len(data))
+            text = _text(pieces, place, on_bad_row, returns=b"\r" in data)
+            lines += len(pieces)
+            yield Piece(_batch(text), byte if source.codec is None else None)
             produced = True
             block = following
         if not produced:
             yield Piece(_batch(pa.array([], pa.string())), 0 if source.codec is None else None)
 
 
-def split_lines(data: bytes, end: int) -> pa.StringArray:
-    """The lines of ``data[:end]`` (split at "\\n", without it and a trailing "\\r"), as UTF-8."""
+def split_lines(data: bytes, end: int) -> pa.Array:
+    """The lines of ``data[:end]`` (split at "\\n", without it), as bytes."""
     large = end > _INT32_MAX
     offsets = pa.array([0, end], pa.int64() if large else pa.int32())
     whole = pa.Array.from_buffers(
@@ -66,12 +86,57 @@ def split_lines(data: bytes, end: int) -> pa.StringArray:
         1,
         [None, offsets.buffers()[1], pa.py_buffer(data)],
     )
-    pieces = pc.split_pattern(whole, b"\n").flatten()
-    # The cast checks that the text is valid UTF-8 (a ReadError otherwise).
-    lines: pa.StringArray = pieces.cast(pa.string())
-    if b"\r" in data:
+    pieces: pa.Array = pc.split_pattern(whole, b"\n").flatten()
+    return pieces
+
+
+class _Place(NamedTuple):
+    """Where a block's lines are: the file, lines before them, their first byte."""
+
+    key: str
+    lines_before: int
+    start: int
+
+
+def _text(
+    pieces: pa.Array, place: _Place, on_bad_row: OnBadRow | None, *, returns: bool
+) -> pa.StringArray:
+    """The lines as UTF-8 text, without a trailing "\\r" (when ``returns``: the block has some).
+
+    Lines that are not UTF-8 are reported and left out.
+    """
+    try:
+        # The cast checks that the text is valid UTF-8.
+        lines: pa.Array = pieces.cast(pa.string())
+    except pa.ArrowInvalid:
+        # Only a block holding such lines pays for finding them.
+        lines, bad = isolate(pieces, lambda values: values.cast(pa.string()), pa.string())
+        _report(pieces, bad, place, on_bad_row)
+        keep = pc.invert(pc.is_in(row_numbers(0, len(pieces)), value_set=pa.array(bad)))
+        lines = lines.filter(keep)
+    if returns:
         lines = pc.replace_substring_regex(lines, r"\r\z", "")
-    return lines
+    result: pa.StringArray = lines
+    return result
+
+
+def _report(pieces: pa.Array, bad: list[int], place: _Place, on_bad_row: OnBadRow | None) -> None:
+    # Where each line ends, its newline included (the lines before a bad one give its start).
+    ends = pc.cumulative_sum(pc.add(pc.binary_length(pieces), 1))
+    for index in bad:
+        line = place.lines_before + index + 1
+        if on_bad_row is None:
+            raise ReadError(
+                f"{place.key}: cannot read as lines: line {line} is not valid UTF-8; pass "
+                "--on-bad-rows dead-letter to set such lines aside, or read the file with "
+                "--format raw to copy its bytes as they are",
+                key=place.key,
+                rows=place.lines_before,
+            )
+        raw: bytes = pieces[index].as_py()
+        byte = place.start + (ends[index - 1].as_py() if index else 0)
+        text = raw[:-1] if raw.endswith(b"\r") else raw
+        on_bad_row(BadRow(reason="not valid UTF-8", raw=text, line=line, byte=byte))
 
 
 def _batch(lines: pa.StringArray) -> pa.RecordBatch:

@@ -60,6 +60,7 @@ class Pipeline:
                 header=settings.csv_header,
                 column_names=settings.csv_column_names,
                 null_values=settings.csv_null_values,
+                column_types=settings.csv_column_types,
                 newlines_in_values=settings.csv_newlines_in_values,
             ),
         )
