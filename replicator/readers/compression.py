@@ -1,8 +1,9 @@
 """Which codec a stored file uses, and opening its decompressed bytes as a stream.
 
 The codec comes from the setting, else from the key's extension, else from the file's first
-bytes (magic numbers). gzip, zstd and bz2 are decompressed by Arrow's C++ codecs (which read
-concatenated members/frames to the end); xz by Python's ``lzma``, which Arrow lacks.
+bytes (magic numbers). gzip is decompressed by ISA-L (``isal``), about 2.5 times as fast as
+zlib and without the GIL; zstd and bz2 by Arrow's C++ codecs; xz by Python's ``lzma``, which
+Arrow lacks. All of them read concatenated members/frames to the end.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import lzma
 import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import pyarrow as pa
 from fsspec import AbstractFileSystem
+from isal import igzip
 
 from replicator.readers.base import Compression
 from replicator.readers.streams import open_stored
@@ -63,9 +65,12 @@ def codec_from_magic(head: bytes) -> Codec | None:
 
 @dataclass(frozen=True)
 class Decompressed:
-    """An open, decompressed stream and the codec found (``None``: stored bytes as they are)."""
+    """An open, decompressed stream and the codec found (``None``: stored bytes as they are).
 
-    stream: pa.NativeFile
+    ``stream`` is an Arrow file or, for gzip, a Python binary file: read it with ``read`` only.
+    """
+
+    stream: pa.NativeFile | BinaryIO
     codec: Codec | None
     stored: pa.NativeFile
 
@@ -99,7 +104,12 @@ def _peek(stored: pa.NativeFile) -> bytes:
     return head
 
 
-def _decompress(stored: pa.NativeFile, codec: Codec) -> pa.NativeFile:
+def _decompress(stored: pa.NativeFile, codec: Codec) -> pa.NativeFile | BinaryIO:
     if codec == "xz":
         return pa.PythonFile(lzma.LZMAFile(stored, mode="rb"), mode="r")
+    if codec == "gzip":
+        # Not wrapped in pa.PythonFile: its reads of a chunk's size allocate afresh each time,
+        # which costs more system time than the faster decompression saves. Arrow's readers
+        # take a Python file as it is.
+        return igzip.IGzipFile(fileobj=stored, mode="rb")  # type: ignore[no-untyped-call]
     return pa.CompressedInputStream(stored, codec)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import lzma
 
 import pyarrow as pa
+from isal import igzip, isal_zlib
 
 from replicator.errors import ReadError
 
@@ -58,7 +59,7 @@ def as_read_error(
 
 
 def _is_decompression_error(exc: BaseException) -> bool:
-    if isinstance(exc, lzma.LZMAError | EOFError):
+    if isinstance(exc, lzma.LZMAError | EOFError | igzip.BadGzipFile | isal_zlib.error):
         return True
     # Arrow's codecs raise a bare OSError without errno; fsspec and the OS always set a subclass
     # or an errno, so this cannot swallow a storage failure.

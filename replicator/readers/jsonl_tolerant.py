@@ -84,7 +84,8 @@ class _BlockParser:
         )
         block_size = _PARSE_BLOCK
         while True:
-            read = pajson.ReadOptions(use_threads=True, block_size=block_size)
+            # One parse block gains nothing from Arrow's threads, only the handoff to them.
+            read = pajson.ReadOptions(use_threads=len(data) > block_size, block_size=block_size)
             try:
                 table = pajson.read_json(pa.BufferReader(data), read, parse)
                 break

@@ -39,6 +39,7 @@ def text_blocks(stream: pa.NativeFile, size: int) -> Iterator[TextBlock]:
         data = b"".join([*carried, block[:cut]]) if carried else block[:cut]
         carried = [block[cut:]] if cut < len(block) else []
         yield TextBlock(data, line, start, start + len(data))
-        line += data.count(b"\n")
+        if following:  # only a later block needs the count (most files are one block)
+            line += data.count(b"\n")
         start += len(data)
         block = following

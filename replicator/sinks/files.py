@@ -10,9 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import uuid
 from collections.abc import Callable
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 import pyarrow as pa
 from fsspec import AbstractFileSystem
@@ -21,13 +20,11 @@ from fsspec.spec import AbstractBufferedFile
 from replicator.errors import ConfigError
 from replicator.model import Chunk, FileInfo
 from replicator.sinks.base import Committed
+from replicator.sinks.folders import LocalFolders, temp_path
 from replicator.sinks.paths import OUTPUT_FORMATS, OutputFormat, output_key
-from replicator.sinks.writers import FormatWriter, SinkError, open_writer
+from replicator.sinks.writers import FormatWriter, OutputStream, SinkError, open_writer
 from replicator.storage import Location, translate_errors
 
-# Local temp outputs are named ".<name>.<random>.tmp"; the name part is cut to stay within
-# the 255-byte limit on file names.
-_TEMP_NAME_BYTES = 120
 _LOCAL_BUFFER = 1024 * 1024
 
 
@@ -53,6 +50,7 @@ class FilesSink:
         self.output_format: OutputFormat = output_format
         self.parquet_compression = parquet_compression
         self._outputs: dict[str, _Output] = {}
+        self._folders = LocalFolders()
         self._lock = threading.Lock()
         self._closed = False
 
@@ -132,7 +130,7 @@ class FilesSink:
         path = self.output_path(key)
         url = self.output_url(key)
         if self.location.is_local:
-            return _Output(key, url, lambda: _LocalTarget(path), self)
+            return _Output(key, url, lambda: _LocalTarget(path, self._folders), self)
         fs = self.location.fs
         return _Output(key, url, lambda: _StoreTarget(fs, path), self)
 
@@ -154,7 +152,7 @@ def _check_compression(compression: str) -> None:
 class _Target(Protocol):
     """Where an output's bytes go, and how they are published or thrown away."""
 
-    stream: BinaryIO
+    stream: OutputStream
 
     def publish(self) -> None: ...
 
@@ -162,23 +160,32 @@ class _Target(Protocol):
 
 
 class _LocalTarget:
-    """A hidden temp file beside the final path, renamed over it once durable."""
+    """A hidden temp file beside the final path, renamed over it once durable.
 
-    def __init__(self, final: str) -> None:
+    Written through Arrow's own buffered file, so the writers' bytes never pass through Python
+    objects (or wait for the GIL) on their way to the disk.
+    """
+
+    def __init__(self, final: str, folders: LocalFolders) -> None:
         self.final = final
-        folder, name = os.path.split(final)
-        os.makedirs(folder, exist_ok=True)
-        short = name.encode()[:_TEMP_NAME_BYTES].decode(errors="ignore")
-        # The leading dot hides it from Spark, pyarrow datasets and globbing readers.
-        self.temp = os.path.join(folder, f".{short}.{uuid.uuid4().hex[:16]}.tmp")
-        self.stream: BinaryIO = open(self.temp, "xb", buffering=_LOCAL_BUFFER)  # noqa: SIM115
+        self._folders = folders
+        self._folder = os.path.dirname(final)
+        folders.prepare(self._folder)
+        self.temp = temp_path(final)  # unique to this host, process and output
+        self.stream: OutputStream = pa.BufferedOutputStream(
+            pa.OSFile(self.temp, mode="w"), buffer_size=_LOCAL_BUFFER
+        )
 
     def publish(self) -> None:
-        self.stream.flush()
-        os.fsync(self.stream.fileno())
-        self.stream.close()
+        self.stream.close()  # flushes, and closes the file
+        # fsync reaches the file's data through any descriptor of it.
+        fd = os.open(self.temp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(self.temp, self.final)
-        _fsync_folder(os.path.dirname(self.final))
+        self._folders.sync(self._folder)
 
     def discard(self) -> None:
         with contextlib.suppress(OSError):
@@ -187,22 +194,13 @@ class _LocalTarget:
             os.unlink(self.temp)
 
 
-def _fsync_folder(folder: str) -> None:
-    # The rename is durable only once the folder entry is on disk.
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class _StoreTarget:
     """An upload straight to the final key; the store shows it only when the upload completes."""
 
     def __init__(self, fs: AbstractFileSystem, path: str) -> None:
         self._fs = fs
         self._path = path
-        self.stream: BinaryIO = fs.open(path, "wb")
+        self.stream: OutputStream = fs.open(path, "wb")
 
     def publish(self) -> None:
         self.stream.close()
