@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from replicator.checkpoint import (
     pipelines,
 )
 from replicator.checkpoint import sqlite as sqlite_module
-from replicator.errors import ConfigError, TransientError
+from replicator.errors import ConfigError, ReplicatorError, TransientError
 
 
 def done(key: str, etag: str | None = "e1", **fields: object) -> FileRecord:
@@ -459,6 +460,65 @@ def test_in_progress_records_and_attempts(store: SqliteCheckpointStore) -> None:
     store.record_started(done("a"))
     assert [r.key for r in store.list("in_progress")] == ["a"]
     assert store.stats() == {"completed": 0, "failed": 0, "in_progress": 1}
+
+
+def _status_seen_elsewhere(db: Path, key: str) -> str | None:
+    """The status another connection (another process) reads for ``key``."""
+    conn = sqlite3.connect(db)
+    try:
+        row = conn.execute("SELECT status FROM files WHERE key = ?", (key,)).fetchone()
+    finally:
+        conn.close()
+    return None if row is None else str(row[0])
+
+
+def test_in_progress_records_ride_with_the_next_write(
+    db: Path, store: SqliteCheckpointStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_module, "STARTED_DELAY", 60.0)  # only a write can write them
+    store.record_started(done("quick"))
+    store.record_started(done("slow"))
+    assert _status_seen_elsewhere(db, "slow") is None  # not written yet
+    store.record_completed([done("quick")])
+    # The completion's transaction carried the other file's in-progress record along.
+    assert _status_seen_elsewhere(db, "quick") == "completed"
+    assert _status_seen_elsewhere(db, "slow") == "in_progress"
+
+
+def test_in_progress_records_are_written_within_the_delay_without_other_writes(
+    db: Path, store: SqliteCheckpointStore
+) -> None:
+    store.record_started(done("a"))
+    deadline = time.monotonic() + sqlite_module.STARTED_DELAY + 5
+    while _status_seen_elsewhere(db, "a") is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _status_seen_elsewhere(db, "a") == "in_progress"
+
+
+def test_closing_the_store_writes_pending_in_progress_records(db: Path) -> None:
+    with SqliteCheckpointStore(db, "p1") as store:
+        store.record_started(failed("a"))
+    assert _status_seen_elsewhere(db, "a") == "in_progress"
+    with pytest.raises(ConfigError, match="closed"):
+        store.record_started(failed("b"))
+
+
+def test_a_failed_write_keeps_in_progress_records_pending(
+    db: Path, store: SqliteCheckpointStore
+) -> None:
+    store.record_started(done("a"))
+    blocker = sqlite3.connect(db, timeout=0)
+    blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    store._conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        with pytest.raises(ReplicatorError):
+            store.set_value("w", "1")
+    finally:
+        blocker.rollback()
+        blocker.close()
+    store.set_value("w", "2")
+    assert _status_seen_elsewhere(db, "a") == "in_progress"
+    assert store.get_value("w") == "2"
 
 
 def test_a_version_1_state_file_is_migrated(tmp_path: Path) -> None:

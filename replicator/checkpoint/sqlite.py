@@ -7,7 +7,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -76,6 +77,8 @@ _UPSERT = f"""
         status = excluded.status, rows = excluded.rows, outputs = excluded.outputs,
         error = excluded.error, updated_at = excluded.updated_at, attempts = excluded.attempts
 """
+# Longest wait of an in-progress record for a write to ride along with (see record_started).
+STARTED_DELAY = 0.5
 # Pages for list(): bounded memory for pipelines with millions of files.
 _PAGE = 1000
 
@@ -104,6 +107,10 @@ class SqliteCheckpointStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._conn = _connect(self.path, busy_timeout)
+        self._closed = False
+        # In-progress records not yet written (see record_started), and the timer that will.
+        self._started: dict[str, FileRecord] = {}
+        self._flusher: threading.Timer | None = None
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -168,7 +175,7 @@ class SqliteCheckpointStore:
             self._params(record, status="completed", updated_at=record.updated_at or now)
             for record in records
         ]
-        with self._transaction() as conn:
+        with self._transaction(superseded={r.key for r in records}) as conn:
             conn.executemany(_UPSERT, params)
 
     def record_started(self, record: FileRecord) -> None:
@@ -176,24 +183,20 @@ class SqliteCheckpointStore:
 
         Keeps the count of earlier failed attempts of the same version, so a retry's failure
         still counts up; a completed record of the same version is replaced (a full refresh).
+
+        Written with this store's next write, and at the latest ``STARTED_DELAY`` seconds from
+        now: a file that completes sooner costs one transaction instead of two (its in-progress
+        record is then never written). Reads of this store see it at once.
         """
-        with self._transaction() as conn:
-            row = conn.execute(
-                f"SELECT {_COLUMNS} FROM files WHERE pipeline = ? AND key = ?",
-                (self.pipeline, record.key),
-            ).fetchone()
-            attempts = 0
-            if row is not None:
-                previous = _record(row)
-                if previous.version == record.version and previous.status != "completed":
-                    attempts = previous.attempts
-            params = self._params(
-                record,
-                status="in_progress",
-                updated_at=record.updated_at or self._clock(),
-                attempts=attempts,
-            )
-            conn.execute(_UPSERT, params)
+        stamped = replace(record, updated_at=record.updated_at or self._clock())
+        with self._lock:
+            if self._closed:
+                raise ConfigError(f"the state file {self.path} is closed")
+            self._started[record.key] = stamped
+            if self._flusher is None:
+                self._flusher = threading.Timer(STARTED_DELAY, self._flush_later)
+                self._flusher.daemon = True
+                self._flusher.start()
 
     def record_failed(self, record: FileRecord) -> None:
         """Record a file as failed (never overwrites a completed record of the same version).
@@ -256,8 +259,18 @@ class SqliteCheckpointStore:
             )
 
     def close(self) -> None:
-        """Flush and release the store. Safe to call twice."""
+        """Write pending in-progress records and release the store. Safe to call twice."""
         with self._lock:
+            if self._closed:
+                return
+            if self._flusher is not None:
+                self._flusher.cancel()
+        with contextlib.suppress(ReplicatorError):
+            # An in-progress record only informs; failing to write it must not mask why the
+            # run is closing the store (a full disk, say).
+            self._flush_started()
+        with self._lock:
+            self._closed = True
             self._conn.close()
 
     def __enter__(self) -> SqliteCheckpointStore:
@@ -286,18 +299,57 @@ class SqliteCheckpointStore:
         )
 
     def _query(self, sql: str, params: Sequence[Any]) -> Sequence[Any]:
+        if self._started:
+            self._flush_started()  # reads see what this store was told
         with self._lock, _translated(self.path):
             return self._conn.execute(sql, params).fetchall()
 
+    def _flush_started(self) -> None:
+        if self._started:
+            with self._transaction():
+                pass  # a transaction writes the pending in-progress records first
+
+    def _flush_later(self) -> None:
+        """The timer's flush: on failure the records stay pending for the next write."""
+        try:
+            self._flush_started()
+        except ReplicatorError:
+            with self._lock:
+                self._flusher = None
+
+    def _write_started(self, conn: sqlite3.Connection, superseded: Collection[str]) -> None:
+        """Write the pending in-progress records, except those of ``superseded`` keys."""
+        pending = [r for key, r in self._started.items() if key not in superseded]
+        for record in pending:
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM files WHERE pipeline = ? AND key = ?",
+                (self.pipeline, record.key),
+            ).fetchone()
+            attempts = 0
+            if row is not None:
+                previous = _record(row)
+                if previous.version == record.version and previous.status != "completed":
+                    attempts = previous.attempts
+            params = self._params(
+                record, status="in_progress", updated_at=record.updated_at, attempts=attempts
+            )
+            conn.execute(_UPSERT, params)
+
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, superseded: Collection[str] = ()) -> Iterator[sqlite3.Connection]:
         # IMMEDIATE takes the write lock up front, so a second writer waits in the busy handler
         # instead of failing with SQLITE_BUSY when its read transaction tries to upgrade.
         with self._lock, _translated(self.path):
+            if self._closed:
+                raise ConfigError(f"the state file {self.path} is closed")
             self._conn.execute("BEGIN IMMEDIATE")
             try:
+                # Pending in-progress records go first: the write that follows may replace them.
+                self._write_started(self._conn, superseded)
                 yield self._conn
                 self._conn.execute("COMMIT")
+                self._started.clear()
+                self._flusher = None
             except BaseException:
                 _rollback(self._conn)
                 raise

@@ -16,17 +16,13 @@ import typer
 from rich.console import Console
 
 from replicator.cli import options as opt
-from replicator.cli.logs import JsonLogView, LogView, tee
-from replicator.cli.metrics import Metrics, MetricsServer
 from replicator.cli.plan_cmd import plan
-from replicator.cli.progress import LiveView, render_summary
 from replicator.cli.state_cmd import state_app
 from replicator.config import Settings, build_settings, coerce, load_config
 from replicator.errors import ReplicatorError
 from replicator.runner.events import EventHandler, Notice, RunSummary, ignore
 from replicator.runner.snapshot import run_snapshot
 from replicator.runner.stop import StopToken
-from replicator.runner.watch import run_watch
 from replicator.storage import redact
 
 app = typer.Typer(
@@ -75,6 +71,9 @@ def _view(settings: Settings) -> Iterator[tuple[EventHandler, Console]]:
         if settings.metrics_port is None:
             yield view, console
             return
+        from replicator.cli.logs import tee  # noqa: PLC0415 - see _progress
+        from replicator.cli.metrics import Metrics, MetricsServer  # noqa: PLC0415
+
         metrics = Metrics()
         with MetricsServer(metrics, settings.metrics_host, settings.metrics_port) as server:
             handler = tee(metrics, view)
@@ -87,7 +86,12 @@ def _progress(settings: Settings) -> Iterator[tuple[EventHandler, Console]]:
     console = Console(stderr=True)
     if settings.quiet:
         yield ignore, console
-    elif settings.log_format == "json":
+        return
+    # Imported here, like the other parts a run may not use: start-up time is paid per run.
+    from replicator.cli.logs import JsonLogView, LogView  # noqa: PLC0415
+    from replicator.cli.progress import LiveView  # noqa: PLC0415
+
+    if settings.log_format == "json":
         # Machines read stdout: only JSON lines there; the summary is the run_finished record.
         yield JsonLogView(sys.stdout), console
     elif settings.log_format == "auto" and console.is_terminal:
@@ -115,6 +119,8 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
 
 def _finish(summary: RunSummary, console: Console, quiet: bool) -> int:
     if not quiet:
+        from replicator.cli.progress import render_summary  # noqa: PLC0415
+
         Console().print(render_summary(summary))
     elif summary.failures:
         for key, reason in summary.failures:
@@ -191,6 +197,8 @@ def watch(
     }
 
     def run(settings: Settings, view: EventHandler, stop: StopToken) -> RunSummary:
+        from replicator.runner.watch import run_watch  # noqa: PLC0415
+
         summary = run_watch(settings, view, stop, once=once)
         # A watcher stopped on purpose has done its job; failures still show in the code.
         return replace(summary, interrupted=False)
