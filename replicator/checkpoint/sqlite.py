@@ -108,9 +108,12 @@ class SqliteCheckpointStore:
         self._lock = threading.Lock()
         self._conn = _connect(self.path, busy_timeout)
         self._closed = False
-        # In-progress records not yet written (see record_started), and the timer that will.
+        # In-progress records not yet written (see record_started), when they are due, and the
+        # thread that writes them then if no other write has (started with the first of them).
         self._started: dict[str, FileRecord] = {}
-        self._flusher: threading.Timer | None = None
+        self._due: float | None = None
+        self._wake = threading.Condition(self._lock)
+        self._flusher: threading.Thread | None = None
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -193,10 +196,15 @@ class SqliteCheckpointStore:
             if self._closed:
                 raise ConfigError(f"the state file {self.path} is closed")
             self._started[record.key] = stamped
-            if self._flusher is None:
-                self._flusher = threading.Timer(STARTED_DELAY, self._flush_later)
-                self._flusher.daemon = True
-                self._flusher.start()
+            if self._due is None:
+                self._due = time.monotonic() + STARTED_DELAY
+                if self._flusher is None:
+                    self._flusher = threading.Thread(
+                        target=self._flush_when_due, name="state-flusher", daemon=True
+                    )
+                    self._flusher.start()
+                else:
+                    self._wake.notify()
 
     def record_failed(self, record: FileRecord) -> None:
         """Record a file as failed (never overwrites a completed record of the same version).
@@ -263,15 +271,16 @@ class SqliteCheckpointStore:
         with self._lock:
             if self._closed:
                 return
-            if self._flusher is not None:
-                self._flusher.cancel()
         with contextlib.suppress(ReplicatorError):
             # An in-progress record only informs; failing to write it must not mask why the
             # run is closing the store (a full disk, say).
             self._flush_started()
         with self._lock:
             self._closed = True
+            self._wake.notify_all()
             self._conn.close()
+        if self._flusher is not None:
+            self._flusher.join(timeout=5)
 
     def __enter__(self) -> SqliteCheckpointStore:
         return self
@@ -305,17 +314,26 @@ class SqliteCheckpointStore:
             return self._conn.execute(sql, params).fetchall()
 
     def _flush_started(self) -> None:
-        if self._started:
-            with self._transaction():
-                pass  # a transaction writes the pending in-progress records first
+        with self._lock:
+            if not self._started:
+                self._due = None
+                return
+        with self._transaction():
+            pass  # a transaction writes the pending in-progress records first
 
-    def _flush_later(self) -> None:
-        """The timer's flush: on failure the records stay pending for the next write."""
-        try:
-            self._flush_started()
-        except ReplicatorError:
+    def _flush_when_due(self) -> None:
+        """The flusher thread: writes pending in-progress records no other write has taken."""
+        while True:
             with self._lock:
-                self._flusher = None
+                while not self._closed and (self._due is None or self._due > time.monotonic()):
+                    self._wake.wait(None if self._due is None else self._due - time.monotonic())
+                if self._closed:
+                    return
+            try:
+                self._flush_started()
+            except ReplicatorError:
+                with self._lock:  # kept pending; try again later
+                    self._due = time.monotonic() + STARTED_DELAY
 
     def _write_started(self, conn: sqlite3.Connection, superseded: Collection[str]) -> None:
         """Write the pending in-progress records, except those of ``superseded`` keys."""
@@ -349,7 +367,7 @@ class SqliteCheckpointStore:
                 yield self._conn
                 self._conn.execute("COMMIT")
                 self._started.clear()
-                self._flusher = None
+                self._due = None
             except BaseException:
                 _rollback(self._conn)
                 raise

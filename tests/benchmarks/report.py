@@ -85,7 +85,8 @@ def markdown(
         f"{host['os']}; Python {host['python']}, pyarrow {host['pyarrow']}; "
         f"commit {host['commit']}; {host['date']}.",
         f"Scale {settings['scale']:g}, seed {settings['seed']}, median of {settings['runs']} "
-        f"run(s) per tool, interleaved; replicator concurrency {settings['concurrency']}, "
+        f"run(s) per tool, interleaved (order turned each round, page cache synced before "
+        f"each run); replicator concurrency {settings['concurrency']}, "
         f"baseline threads {settings['concurrency']}.",
         "",
         _HEADER,

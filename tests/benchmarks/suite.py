@@ -82,15 +82,22 @@ class CaseResult:
 def run_case(
     case: Case, runs: int, work: Path, timeout: float, log: Callable[[str], None]
 ) -> CaseResult:
-    """Run each tool ``runs`` times, interleaved (A B A B ...). Blocks until all are done."""
+    """Run each tool ``runs`` times, interleaved with the order turned each round (A B, B A,
+    A B ...), so neither tool always runs right after the other. Blocks until all are done.
+
+    Before each run the dirty page cache is written out (``os.sync``, not timed): a tool that
+    does not fsync its outputs would otherwise leave their write-back to slow down the next run.
+    """
     warm_cache(case.corpus)
     env = case.env or local_env()
     busy, own, started = _busy_cpu(), _own_cpu(), time.monotonic()
     results = [ToolResult(t.label, _shown(t)) for t in case.tools]
     for i in range(runs):
-        for tool, result in zip(case.tools, results, strict=True):
+        pairs = list(zip(case.tools, results, strict=True))
+        for tool, result in pairs if i % 2 == 0 else reversed(pairs):
             run = Path(tempfile.mkdtemp(prefix="run-", dir=work))
             try:
+                _settle()
                 m = measure(
                     tool.argv(run), env=env, cwd=str(REPO), timeout=timeout, terminal=tool.terminal
                 )
@@ -111,6 +118,11 @@ def run_case(
         ours = sum(m.cpu for r in results for m in r.runs) + _own_cpu() - own
         other = max(0.0, busy_after - busy - ours)
     return CaseResult(case, results, other, elapsed)
+
+
+def _settle() -> None:
+    if hasattr(os, "sync"):
+        os.sync()
 
 
 def _busy_cpu() -> float | None:
