@@ -521,6 +521,21 @@ def test_a_failed_write_keeps_in_progress_records_pending(
     assert store.get_value("w") == "2"
 
 
+def test_an_in_progress_record_that_cannot_be_stored_does_not_block_other_writes(
+    db: Path,
+) -> None:
+    store = SqliteCheckpointStore(db, "p1")
+    # A local file name that is not UTF-8 reaches Python with a lone surrogate.
+    store.record_started(done("bad\udcff.csv"))
+    store.record_started(done("good.csv"))
+    store.record_completed([done("other.csv")])
+    assert _status_seen_elsewhere(db, "other.csv") == "completed"
+    assert _status_seen_elsewhere(db, "good.csv") == "in_progress"
+    store.close()  # nothing pending is left to fail
+    with SqliteCheckpointStore(db, "p1") as reopened:
+        assert [r.key for r in reopened.list("in_progress")] == ["good.csv"]
+
+
 def test_a_version_1_state_file_is_migrated(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)

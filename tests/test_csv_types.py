@@ -486,3 +486,27 @@ def test_bad_settings_say_what_is_wrong_in_one_line(value: object, message: str)
         coerce({"csv-column-types": value}, origin="command line")
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_a_column_of_mostly_misfits_fails_the_file_with_its_type_named(tmp_path: Path) -> None:
+    # A wrong declaration, not a few bad rows: failing says so, instead of dead-lettering all.
+    data = b"id,when\n" + b"".join(b"%d,21/11/2026\n" % i for i in range(2000))
+    with pytest.raises(ReadError) as info:
+        _read(put(tmp_path, "d.csv", data), _declared(when="date32"))
+    message = str(info.value)
+    assert message.startswith('d.csv: cannot read as csv: column "when": more than')
+    assert "date32" in message
+    assert "--csv-column-types" in message
+
+
+def test_a_reread_that_finds_no_misfit_fails_with_arrows_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Should the re-read ever accept what Arrow's reader refused, the file fails rather than
+    # pass with values converted otherwise than Arrow would.
+    import replicator.readers.csv as csv_reader  # noqa: PLC0415
+
+    monkeypatch.setattr(csv_reader, "tolerant_batches", lambda *args, **kwargs: iter(()))
+    data = b"n\n1\n2\nx\n"
+    with pytest.raises(ReadError, match="CSV conversion error to int64"):
+        _read(put(tmp_path, "n.csv", data), _declared(n="int64"))

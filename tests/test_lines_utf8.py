@@ -66,12 +66,23 @@ def test_bad_lines_in_many_blocks(tmp_path: Path, codec: str) -> None:
 
 
 def test_a_block_of_bad_lines_only(tmp_path: Path) -> None:
-    data = b"\xff\n" * 3000 + b"ok\n"
+    data = b"\xff\n" * 90 + b"ok\n"
     chunks, bad = _read(put(tmp_path, "all.txt", data), chunk_size=1024)
     assert table_of(chunks).column("line").to_pylist() == ["ok"]
-    assert len(bad) == 3000
-    assert [b.line for b in bad] == list(range(1, 3001))
+    assert len(bad) == 90
+    assert [b.line for b in bad] == list(range(1, 91))
     assert chunks[-1].completed
+
+
+def test_a_file_of_mostly_bad_lines_fails_instead_of_dead_lettering_them(tmp_path: Path) -> None:
+    # Not a few bad lines but another encoding (Latin-1, say): the file fails with the remedy.
+    data = b"caf\xe9\n" * 3000 + b"ok\n"
+    with pytest.raises(ReadError) as info:
+        _read(put(tmp_path, "latin1.txt", data), chunk_size=4096)
+    message = str(info.value)
+    assert message.startswith("latin1.txt: cannot read as lines: the text is not valid UTF-8")
+    assert "more than" in message
+    assert "--format raw" in message
 
 
 def test_without_a_callback_the_first_bad_line_fails_the_file(tmp_path: Path) -> None:

@@ -136,3 +136,69 @@ def test_a_failed_folder_fsync_fails_its_caller_and_the_next_caller_tries_again(
         local.sync(str(tmp_path))
     local.sync(str(tmp_path))
     assert outcomes == []
+
+
+def test_a_temp_file_whose_writer_holds_its_lock_is_kept(tmp_path: Path) -> None:
+    ours = os.path.basename(temp_path(str(tmp_path / "x.parquet")))
+    host = ours.split(".")[-2].split("-")[0]
+    # Tagged with a pid that is not alive here (another pid namespace, say), but locked.
+    held = tmp_path / f".b.parquet.{host}-{dead_pid()}-0123abcd.tmp"
+    held.write_bytes(b"partial")
+    fd = os.open(held, os.O_RDONLY)
+    try:
+        folders.lock_temp(fd)
+        assert sweep(str(tmp_path)) == 0
+        assert held.exists()
+    finally:
+        os.close(fd)
+    assert sweep(str(tmp_path)) == 1
+    assert not held.exists()
+
+
+def test_a_failed_folder_fsync_fails_every_caller_it_covered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def failing(folder: str) -> None:
+        calls.append(folder)
+        started.set()
+        release.wait(5)
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(folders, "fsync_folder", failing)
+    local = LocalFolders()
+    errors: list[BaseException] = []
+
+    def sync() -> None:
+        try:
+            local.sync(str(tmp_path))
+        except OSError as exc:
+            errors.append(exc)
+
+    first = threading.Thread(target=sync)
+    first.start()
+    assert started.wait(5)
+    waiting = [threading.Thread(target=sync) for _ in range(3)]
+    for thread in waiting:
+        thread.start()
+    time.sleep(0.2)
+    release.set()
+    for thread in (first, *waiting):
+        thread.join(5)
+    # The first fsync was to cover only the first caller; the second (for the three that
+    # waited) failed too. Nobody was told "durable", and nobody tried a third time.
+    assert len(errors) == 4
+    assert len(calls) == 2
+
+
+def test_new_folders_are_made_durable_in_their_parents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[str] = []
+    monkeypatch.setattr(folders, "fsync_folder", synced.append)
+    (tmp_path / "a").mkdir()
+    LocalFolders().prepare(str(tmp_path / "a" / "b" / "c"))
+    assert (tmp_path / "a" / "b" / "c").is_dir()
+    assert synced == [str(tmp_path / "a"), str(tmp_path / "a" / "b")]

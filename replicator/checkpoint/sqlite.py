@@ -7,7 +7,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
@@ -119,6 +119,7 @@ class SqliteCheckpointStore:
 
     def get(self, key: str) -> FileRecord | None:
         """The record for ``key``, or None."""
+        self._flush_started_of((key,))
         rows = self._query(
             f"SELECT {_COLUMNS} FROM files WHERE pipeline = ? AND key = ?", (self.pipeline, key)
         )
@@ -128,6 +129,7 @@ class SqliteCheckpointStore:
         """Records for those of ``keys`` that have one."""
         if not keys:
             return {}
+        self._flush_started_of(keys)
         # One JSON parameter instead of one per key: no limit on the number of SQL variables.
         rows = self._query(
             f"SELECT {_COLUMNS} FROM files WHERE pipeline = ?"
@@ -141,6 +143,7 @@ class SqliteCheckpointStore:
         where = "pipeline = ? AND key > ?" + (" AND status = ?" if status else "")
         sql = f"SELECT {_COLUMNS} FROM files WHERE {where} ORDER BY key LIMIT {_PAGE}"
         after = ""
+        self._flush_started()
         while True:
             params = (self.pipeline, after, status) if status else (self.pipeline, after)
             rows = self._query(sql, params)
@@ -153,6 +156,7 @@ class SqliteCheckpointStore:
     def stats(self) -> dict[str, int]:
         """How many records this pipeline has, by status (every status present, maybe 0)."""
         counts = {"completed": 0, "failed": 0, "in_progress": 0}
+        self._flush_started()
         rows = self._query(
             "SELECT status, count(*) FROM files WHERE pipeline = ? GROUP BY status",
             (self.pipeline,),
@@ -271,14 +275,18 @@ class SqliteCheckpointStore:
         with self._lock:
             if self._closed:
                 return
-        with contextlib.suppress(ReplicatorError):
-            # An in-progress record only informs; failing to write it must not mask why the
-            # run is closing the store (a full disk, say).
-            self._flush_started()
-        with self._lock:
-            self._closed = True
-            self._wake.notify_all()
-            self._conn.close()
+            try:
+                if self._started:
+                    with self._locked_transaction():
+                        pass
+            except Exception:
+                # An in-progress record only informs; failing to write it must not mask why
+                # the run is closing the store (a full disk, say).
+                pass
+            finally:
+                self._closed = True
+                self._wake.notify_all()
+                self._conn.close()
         if self._flusher is not None:
             self._flusher.join(timeout=5)
 
@@ -308,10 +316,14 @@ class SqliteCheckpointStore:
         )
 
     def _query(self, sql: str, params: Sequence[Any]) -> Sequence[Any]:
-        if self._started:
-            self._flush_started()  # reads see what this store was told
         with self._lock, _translated(self.path):
             return self._conn.execute(sql, params).fetchall()
+
+    def _flush_started_of(self, keys: Iterable[str]) -> None:
+        """Write the pending in-progress records first if any of ``keys`` has one, so reads
+        see what this store was told (other reads never wait for the write lock)."""
+        if self._started and any(key in self._started for key in keys):
+            self._flush_started()
 
     def _flush_started(self) -> None:
         with self._lock:
@@ -331,33 +343,47 @@ class SqliteCheckpointStore:
                     return
             try:
                 self._flush_started()
-            except ReplicatorError:
-                with self._lock:  # kept pending; try again later
+            except Exception:  # kept pending and tried again later: never fatal here
+                with self._lock:
                     self._due = time.monotonic() + STARTED_DELAY
 
     def _write_started(self, conn: sqlite3.Connection, superseded: Collection[str]) -> None:
-        """Write the pending in-progress records, except those of ``superseded`` keys."""
+        """Write the pending in-progress records, except those of ``superseded`` keys.
+
+        A record that cannot be stored (a key SQLite cannot take, say) is dropped: it only
+        informs, and the write it rides with must not fail for it. Errors of the file itself
+        (busy, full disk) propagate, and the records stay pending.
+        """
         pending = [r for key, r in self._started.items() if key not in superseded]
         for record in pending:
-            row = conn.execute(
-                f"SELECT {_COLUMNS} FROM files WHERE pipeline = ? AND key = ?",
-                (self.pipeline, record.key),
-            ).fetchone()
-            attempts = 0
-            if row is not None:
-                previous = _record(row)
-                if previous.version == record.version and previous.status != "completed":
-                    attempts = previous.attempts
-            params = self._params(
-                record, status="in_progress", updated_at=record.updated_at, attempts=attempts
-            )
-            conn.execute(_UPSERT, params)
+            try:
+                row = conn.execute(
+                    f"SELECT {_COLUMNS} FROM files WHERE pipeline = ? AND key = ?",
+                    (self.pipeline, record.key),
+                ).fetchone()
+                attempts = 0
+                if row is not None:
+                    previous = _record(row)
+                    if previous.version == record.version and previous.status != "completed":
+                        attempts = previous.attempts
+                params = self._params(
+                    record, status="in_progress", updated_at=record.updated_at, attempts=attempts
+                )
+                conn.execute(_UPSERT, params)
+            except (UnicodeError, ValueError, OverflowError, sqlite3.IntegrityError):
+                continue
 
     @contextlib.contextmanager
     def _transaction(self, superseded: Collection[str] = ()) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._locked_transaction(superseded) as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _locked_transaction(self, superseded: Collection[str] = ()) -> Iterator[sqlite3.Connection]:
+        """A write transaction; the caller holds ``_lock``."""
         # IMMEDIATE takes the write lock up front, so a second writer waits in the busy handler
         # instead of failing with SQLITE_BUSY when its read transaction tries to upgrade.
-        with self._lock, _translated(self.path):
+        with _translated(self.path):
             if self._closed:
                 raise ConfigError(f"the state file {self.path} is closed")
             self._conn.execute("BEGIN IMMEDIATE")

@@ -165,9 +165,18 @@ def _read(
         except pa.ArrowInvalid as exc:
             if not is_conversion_error(exc):
                 raise
+            arrow_error = exc
         # A value does not fit its column: only such a file pays for reading again as text.
         rules = ValueRules.of(csv.null_values, strings_can_be_null=csv.null_values is not None)
         quote = csv.quote_char.encode() if csv.quote_char else None
+        misfits = 0
+
+        def report(row: BadRow) -> None:
+            nonlocal misfits
+            misfits += 1
+            if on_bad_row is not None:
+                on_bad_row(row)
+
         try:
             for batch in tolerant_batches(
                 open_raw,
@@ -176,12 +185,16 @@ def _read(
                 schema=target_schema(),
                 rules=rules,
                 dialect=Dialect(delimiter.encode(), quote),
-                report=on_bad_row,
+                report=report if on_bad_row is not None else None,
             ):
                 produced += batch.num_rows
                 yield batch
         except MisfitError as misfit:
             raise _misfit_error(file.key, misfit, set(declared), produced) from None
+        if not misfits:
+            # The re-read found every value fitting where Arrow's reader did not: never pass
+            # the file with values converted otherwise than Arrow would; fail it with Arrow's error.
+            raise arrow_error
 
     yield from coalesce((Piece(b, read=position()) for b in batches()), options.chunk_size)
 

@@ -26,6 +26,7 @@ from replicator.readers.badrows import BadRow, OnBadRow
 from replicator.readers.columns import row_numbers
 from replicator.readers.csvconvert import ValueRules, convert_column
 from replicator.readers.growth import OpenBatches, read_with_growing_blocks
+from replicator.readers.isolate import TooManyMisfits
 
 # How Arrow's messages for a value that does not fit start ("... CSV conversion error to int64:
 # invalid value 'x'", "... The string 'x' is not a valid decimal128 number", ...).
@@ -114,7 +115,12 @@ def convert_batch(
     arrays: list[pa.Array] = []
     misfits: dict[int, list[Misfit]] = {}
     for field, column in zip(schema, raw.columns, strict=True):
-        values, failed = convert_column(column, field.type, rules)
+        try:
+            values, failed = convert_column(column, field.type, rules)
+        except TooManyMisfits as exc:
+            raise TooManyMisfits(
+                f"column {_quote(field.name)}: {exc}; check its type in --csv-column-types"
+            ) from None
         arrays.append(values)
         for index in failed:
             value = column[index].as_py() or b""

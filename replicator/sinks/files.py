@@ -20,7 +20,7 @@ from fsspec.spec import AbstractBufferedFile
 from replicator.errors import ConfigError
 from replicator.model import Chunk, FileInfo
 from replicator.sinks.base import Committed
-from replicator.sinks.folders import LocalFolders, temp_path
+from replicator.sinks.folders import LocalFolders, lock_temp, temp_path
 from replicator.sinks.paths import OUTPUT_FORMATS, OutputFormat, output_key
 from replicator.sinks.writers import FormatWriter, OutputStream, SinkError, open_writer
 from replicator.storage import Location, translate_errors
@@ -172,18 +172,14 @@ class _LocalTarget:
         self._folder = os.path.dirname(final)
         folders.prepare(self._folder)
         self.temp = temp_path(final)  # unique to this host, process and output
-        self.stream: OutputStream = pa.BufferedOutputStream(
-            pa.OSFile(self.temp, mode="w"), buffer_size=_LOCAL_BUFFER
-        )
+        self._file = pa.OSFile(self.temp, mode="w")
+        lock_temp(self._file.fileno())  # held until closed: no sweep takes it for a dead one's
+        self.stream: OutputStream = pa.BufferedOutputStream(self._file, buffer_size=_LOCAL_BUFFER)
 
     def publish(self) -> None:
-        self.stream.close()  # flushes, and closes the file
-        # fsync reaches the file's data through any descriptor of it.
-        fd = os.open(self.temp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        self.stream.flush()
+        os.fsync(self._file.fileno())
+        self.stream.close()  # closes the file too
         os.replace(self.temp, self.final)
         self._folders.sync(self._folder)
 
