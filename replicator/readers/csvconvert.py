@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from replicator.arrowtypes import is_text_or_binary
 from replicator.readers.isolate import Convert, isolate
 
 _DEFAULTS = pacsv.ConvertOptions()
@@ -47,16 +48,6 @@ class ValueRules:
         )
 
 
-def is_text(target: pa.DataType) -> bool:
-    """Whether Arrow's CSV converter keeps the text as it is (string and binary columns)."""
-    return bool(
-        pa.types.is_string(target)
-        or pa.types.is_large_string(target)
-        or pa.types.is_binary(target)
-        or pa.types.is_large_binary(target)
-    )
-
-
 def convert_column(
     raw: pa.Array, target: pa.DataType, rules: ValueRules
 ) -> tuple[pa.Array, list[int]]:
@@ -64,7 +55,7 @@ def convert_column(
 
     Values that don't fit are null in the result; their rows are the caller's to drop.
     """
-    if not is_text(target) or rules.strings_can_be_null:
+    if not is_text_or_binary(target) or rules.strings_can_be_null:
         spelled_null = pc.is_in(raw, value_set=rules.null_values)
         if spelled_null.true_count:
             raw = pc.if_else(spelled_null, pa.scalar(None, raw.type), raw)
@@ -73,7 +64,7 @@ def convert_column(
 
 def converter(target: pa.DataType, rules: ValueRules) -> Convert:
     """A vectorized conversion of raw bytes to ``target`` that fails when any value does not fit."""
-    if is_text(target):
+    if is_text_or_binary(target):
         # Casting bytes to text checks that they are UTF-8.
         return lambda values: values.cast(target)
     if pa.types.is_boolean(target):

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from replicator.arrowtypes import is_text_or_binary
 from replicator.errors import TerminalError
 from replicator.sinks.paths import OutputFormat
 
@@ -94,23 +95,12 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema, *, key: str) -> pa.RecordB
     else:
         raise _schema_error(key, batch.schema, schema, "the columns differ")
     for field, target in zip(batch.schema, schema, strict=True):
-        if _is_text(field.type) and not _is_text(target.type):
+        if is_text_or_binary(field.type) and not is_text_or_binary(target.type):
             raise _schema_error(key, batch.schema, schema, f"column {field.name!r} became text")
     try:
         return batch.cast(schema, safe=True)
     except (*_DATA_ERRORS, ValueError) as exc:
         raise _schema_error(key, batch.schema, schema, str(exc)) from exc
-
-
-def _is_text(type_: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_string(type_)
-        or pa.types.is_large_string(type_)
-        or pa.types.is_string_view(type_)
-        or pa.types.is_binary(type_)
-        or pa.types.is_large_binary(type_)
-        or pa.types.is_binary_view(type_)
-    )
 
 
 def _schema_error(key: str, got: pa.Schema, want: pa.Schema, why: str) -> SinkError:
@@ -155,7 +145,7 @@ def _encodings(schema: pa.Schema) -> dict[str, Any]:
             path
             for f in schema
             for path, typ in _leaves(f.name, f.type)
-            if _is_text(typ) and path != "_row"
+            if is_text_or_binary(typ) and path != "_row"
         ]
     }
     if "_row" in schema.names:
