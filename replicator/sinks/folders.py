@@ -20,6 +20,7 @@ import hashlib
 import os
 import re
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -90,7 +91,8 @@ def _unlocked(path: str) -> bool:
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
+    if pid == os.getpid() or sys.platform == "win32":
+        # On Windows signal 0 is CTRL_C_EVENT, not a probe: every writer counts as alive.
         return True
     try:
         os.kill(pid, 0)
