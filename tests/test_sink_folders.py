@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -202,3 +203,16 @@ def test_new_folders_are_made_durable_in_their_parents(
     LocalFolders().prepare(str(tmp_path / "a" / "b" / "c"))
     assert (tmp_path / "a" / "b" / "c").is_dir()
     assert synced == [str(tmp_path / "a"), str(tmp_path / "a" / "b")]
+
+
+def test_a_source_text_column_named_row_is_written_like_any_other(tmp_path: Path) -> None:
+    # With --no-system-columns a source's own "_row" may be text: no integer encoding for it.
+    table = pa.table({"_row": ["a", "b", "a"], "n": [1, 2, 3]})
+    with local_sink(tmp_path) as sink:
+        write_file(sink, "t.csv", table)
+        sink.commit(info("t.csv"))
+    path = tmp_path / "out" / "t.csv.parquet"
+    assert pq.read_table(path).equals(table)
+    encodings = set(pq.ParquetFile(path).metadata.row_group(0).column(0).encodings)
+    assert "DELTA_BINARY_PACKED" not in encodings
+    assert encodings & {"RLE_DICTIONARY", "PLAIN_DICTIONARY"}

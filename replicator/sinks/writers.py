@@ -142,14 +142,13 @@ def _encodings(schema: pa.Schema) -> dict[str, Any]:
     """
     encodings: dict[str, Any] = {
         "use_dictionary": [
-            path
-            for f in schema
-            for path, typ in _leaves(f.name, f.type)
-            if is_text_or_binary(typ) and path != "_row"
+            path for f in schema for path, typ in _leaves(f.name, f.type) if is_text_or_binary(typ)
         ]
     }
-    if "_row" in schema.names:
-        # Unique and increasing: deltas of 1 pack into almost nothing.
+    index = schema.get_field_index("_row")
+    # The system column (a source's own "_row" of another type, with --no-system-columns, is
+    # written like any column). Unique and increasing: deltas of 1 pack into almost nothing.
+    if index >= 0 and pa.types.is_integer(schema.field(index).type):
         encodings["column_encoding"] = {"_row": "DELTA_BINARY_PACKED"}
     return encodings
 
