@@ -85,8 +85,11 @@ class LiveView:
             (f"{t.completed:,} done", "green"),
             " · ",
             (f"{t.failed:,} failed", "red" if t.failed else ""),
-            f" · {len(t.in_work):,} in work · {t.waiting:,} waiting",
+            f" · {len(t.in_work):,} in work",
         )
+        if t.committing:
+            files.append(f" · {len(t.committing):,} committing")
+        files.append(f" · {t.waiting:,} waiting")
         if t.mode == "snapshot":
             files.append(f" (of {t.discovered:,})")
         if t.skipped:

@@ -16,6 +16,7 @@ from replicator.runner.events import (
     Event,
     FileCompleted,
     FileFailed,
+    FileFinished,
     FilesDiscovered,
     FileStarted,
     FileVanished,
@@ -84,6 +85,7 @@ class Tally:
     bytes_read: int = 0
     bad_rows: int = 0
     in_work: dict[str, FileWork] = field(default_factory=dict)
+    committing: dict[str, FileWork] = field(default_factory=dict)  # read, not yet recorded
     recent: deque[tuple[float, str, str]] = field(default_factory=lambda: deque(maxlen=_RECENT))
     discovery: Discovery | None = None
 
@@ -98,7 +100,7 @@ class Tally:
     @property
     def waiting(self) -> int:
         """Discovered files neither done nor started."""
-        return max(0, self.discovered - self.done - len(self.in_work))
+        return max(0, self.discovered - self.done - len(self.in_work) - len(self.committing))
 
     def note(self, level: str, line: str) -> None:
         # Reasons quote URLs and server messages: never show a credential in them.
@@ -106,6 +108,10 @@ class Tally:
 
     def poll_statistics(self) -> RunStatistics | None:
         return self.statistics() if self.statistics is not None else None
+
+    def _settled(self, key: str) -> FileWork | None:
+        work = self.in_work.pop(key, None)
+        return self.committing.pop(key, None) or work
 
     def count(self, event: Event) -> None:
         match event:
@@ -118,21 +124,26 @@ class Tally:
                         self.bytes_read += max(0, event.position - work.position)
                         work.position = event.position
             case FileStarted():
+                self.committing.pop(event.file.key, None)  # a redo
                 self.in_work[event.file.key] = FileWork(event.file, time.monotonic())
+            case FileFinished():
+                work = self.in_work.pop(event.file.key, None)
+                if work is not None:
+                    self.committing[event.file.key] = work
             case FileCompleted():
                 self.completed += 1
                 self.completed_rows += event.rows
                 self.bad_rows += event.bad_rows
                 # Formats that report no byte position count the whole file at its end.
-                work = self.in_work.pop(event.file.key, None)
+                work = self._settled(event.file.key)
                 self.bytes_read += max(0, event.file.size - (work.position if work else 0))
             case FileFailed():
                 self.failed += 1
-                self.in_work.pop(event.file.key, None)
+                self._settled(event.file.key)
                 self.note("error", f"failed {event.file.key}: {event.error}")
             case FileVanished():
                 self.vanished += 1
-                self.in_work.pop(event.file.key, None)
+                self._settled(event.file.key)
                 self.note("warning", f"vanished before it was read: {event.file.key}")
             case Notice():
                 self.note(event.level, event.message)

@@ -67,6 +67,14 @@ class FileStarted:
 
 
 @dataclass(frozen=True, slots=True)
+class FileFinished:
+    """``file`` is read and written in full; its output waits for its batch to be made durable
+    and recorded (then ``FileCompleted``, or ``FileFailed``)."""
+
+    file: FileInfo
+
+
+@dataclass(frozen=True, slots=True)
 class ChunkWritten:
     """The sink holds ``rows`` more rows of ``file``; ``position`` bytes of it are read if known."""
 
@@ -139,6 +147,7 @@ Event = (
     RunStarted
     | FilesDiscovered
     | FileStarted
+    | FileFinished
     | ChunkWritten
     | FileCompleted
     | FileFailed

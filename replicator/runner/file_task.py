@@ -13,11 +13,13 @@ from replicator.model import FileInfo
 from replicator.pusher.sync import SyncPusher
 from replicator.readers import read_file
 from replicator.retry import FILE_RETRIES
+from replicator.runner.committer import Committer, Handoff
 from replicator.runner.events import (
     ChunkWritten,
     EventHandler,
     FileCompleted,
     FileFailed,
+    FileFinished,
     FileStarted,
     FileVanished,
     Notice,
@@ -44,6 +46,7 @@ class Outcome(enum.Enum):
     VANISHED = "vanished"
     ABORTED = "aborted"
     NOT_STARTED = "not started"
+    HANDED_OFF = "handed off"  # finished and handed to a committer, which settles it later
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,11 @@ def replicate_file(
     events: EventHandler,
     stop: StopToken,
     dead_letter: DeadLetter | None = None,
+    committer: Committer | None = None,
 ) -> FileResult:
-    """Replicate ``file`` synchronously. Blocks until it is committed, failed or aborted.
+    """Replicate ``file`` synchronously. Blocks until it is committed, failed or aborted, or,
+    with a ``committer``, until its output is finished and handed over (``HANDED_OFF``): the
+    committer then publishes and records it, and reports how it settled.
 
     The checkpoint store hears of the file only after ``sink.commit`` returned: a crash at any
     point before leaves it unrecorded, so the next run redoes it (the sink's outputs are
@@ -82,7 +88,15 @@ def replicate_file(
     while True:
         try:
             return _replicate_once(
-                pipeline, file, sink, store, events, stop, started, dead_letter or _STRICT
+                pipeline,
+                file,
+                sink,
+                store,
+                events,
+                stop,
+                started,
+                dead_letter or _STRICT,
+                committer,
             )
         except _Retry as retry:
             failures += 1
@@ -117,6 +131,7 @@ def _replicate_once(
     stop: StopToken,
     started: float,
     letters: DeadLetter,
+    committer: Committer | None,
 ) -> FileResult:
     pusher = SyncPusher(sink)
     finished = False
@@ -132,6 +147,15 @@ def _replicate_once(
             events(ChunkWritten(file, chunk.rows, chunk.size, chunk.read_bytes))
         if not finished:
             raise ReplicatorError(f"the reader of {file.key} ended without a last chunk")
+        if committer is not None:
+            # The dead letter is published first, as commit_file does; the output is finished
+            # here, where the CPU work of encoding it is spread over the reading threads.
+            lettered = letters.commit(file)
+            if committer.submit(Handoff(file, sink.finish(file), lettered, started)):
+                events(FileFinished(file))
+                return FileResult(file, Outcome.HANDED_OFF)
+            sink.abort(file)  # the run is being stopped: left for the next one
+            return FileResult(file, Outcome.ABORTED)
         settled = commit_file(file, sink, letters, store)
     except Exception as exc:  # one bad file must not stop the others
         sink.abort(file)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 
 from replicator.checkpoint.base import CheckpointStore
 from replicator.checkpoint.ledger import Ledger
@@ -13,9 +13,14 @@ from replicator.config import Settings
 from replicator.deadletter import DeadLetter
 from replicator.discovery.listing import list_files
 from replicator.model import FileInfo
+from replicator.retry import FILE_RETRIES
+from replicator.runner.committer import Committer, Handoff
 from replicator.runner.events import (
     EventHandler,
+    FileCompleted,
+    FileFailed,
     FilesDiscovered,
+    Notice,
     RunFinished,
     RunStarted,
     RunStatistics,
@@ -24,6 +29,7 @@ from replicator.runner.events import (
 )
 from replicator.runner.file_task import FileResult, Outcome, replicate_file
 from replicator.runner.pipeline import Pipeline
+from replicator.runner.settle import ErrorKind, classify, describe, record_failure
 from replicator.runner.stop import StopToken
 from replicator.runner.tally import RunTally
 from replicator.sinks.base import Sink
@@ -88,9 +94,59 @@ def _replicate_all(
     dead_letter: DeadLetter | None,
     tally: RunTally,
 ) -> None:
-    def task(file: FileInfo) -> None:
+    """Replicate ``files`` on ``concurrency`` reading threads, which take the next file as they
+    finish one, and hand finished files to a committer that publishes and records them in
+    batches. The first unexpected error aborts the run and is raised here."""
+    todo = collections.deque(files)  # append and popleft are atomic: shared without a lock
+    errors: list[BaseException] = []
+    redone: collections.Counter[str] = collections.Counter()
+    not_before: dict[str, float] = {}  # files to redo, and when
+
+    def settled(handoff: Handoff, error: BaseException | None) -> None:
+        try:
+            settle(handoff, error)
+        except Exception as exc:  # the state store, most likely: stop rather than go on blind
+            errors.append(exc)
+            stop.abort()
+            tally.unfinished()
+
+    def settle(handoff: Handoff, error: BaseException | None) -> None:
+        file = handoff.file
+        if error is None:
+            done = handoff.settled()
+            seconds = time.monotonic() - handoff.started
+            events(FileCompleted(file, done.rows, done.outputs, seconds, bad_rows=done.bad_rows))
+            tally.completed(file, done.rows, done.bad_rows)
+            return
+        kind = classify(error)
+        if kind is ErrorKind.FATAL:
+            errors.append(error)
+            stop.abort()
+            tally.unfinished()
+        elif kind is ErrorKind.TRANSIENT and FILE_RETRIES.retry_after(redone[file.key] + 1):
+            # Publishing failed after the file was read: read it again, after a backoff.
+            redone[file.key] += 1
+            delay = FILE_RETRIES.delay(redone[file.key])
+            events(
+                Notice(
+                    "warning",
+                    f"{file.key}: {describe(error)}; redoing the file in {delay:.1f} s",
+                )
+            )
+            not_before[file.key] = time.monotonic() + delay
+            todo.append(file)
+        else:
+            reason = record_failure(file, store, error)
+            events(FileFailed(file, reason, kind=type(error).__name__))
+            tally.failed(file, reason)
+
+    committer = Committer(sink, store, settled)
+
+    def replicate(file: FileInfo) -> None:
         with busy:
-            result = replicate_file(pipeline, file, sink, store, events, stop, dead_letter)
+            result = replicate_file(
+                pipeline, file, sink, store, events, stop, dead_letter, committer
+            )
         match result.outcome:
             case Outcome.COMPLETED:
                 tally.completed(file, result.rows, result.bad_rows)
@@ -100,25 +156,64 @@ def _replicate_all(
                 tally.vanished()
             case Outcome.ABORTED | Outcome.NOT_STARTED:
                 tally.unfinished()
+            case Outcome.HANDED_OFF:
+                pass  # counted by ``settled``
 
-    with ThreadPoolExecutor(
-        max_workers=pipeline.settings.concurrency, thread_name_prefix="replicate"
-    ) as pool:
-        futures: list[Future[None]] = [pool.submit(task, f) for f in files]
-        pending = set(futures)
+    def next_file() -> FileInfo | None:
+        while not stop.aborting:
+            try:
+                file = todo.popleft()
+            except IndexError:
+                if not committer.idle():
+                    committer.wait_for_progress(0.1)
+                    continue
+                # A settled file may have been put back for a redo just before.
+                try:
+                    file = todo.popleft()
+                except IndexError:
+                    return None
+            wait = not_before.pop(file.key, 0.0) - time.monotonic()
+            if wait > 0 and stop.wait(wait):
+                todo.append(file)  # stopping: counted as unfinished below
+                return None
+            return file
+        return None
+
+    def work() -> None:
         try:
-            while pending:
+            while (file := next_file()) is not None:
+                replicate(file)
+        except BaseException as exc:  # raised in the main thread, after the others stop
+            errors.append(exc)
+            stop.abort()
+
+    workers = [
+        threading.Thread(target=work, name=f"replicate-{i}", daemon=True)
+        for i in range(min(pipeline.settings.concurrency, len(files)))
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        for worker in workers:
+            while worker.is_alive():
                 # Short waits keep the main thread responsive to signals.
-                finished, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
-                for future in finished:
-                    if future.exception() is not None:
-                        stop.abort()
-                        raise future.exception()  # type: ignore[misc]
-        finally:
-            stop_pending = stop.aborting
-            for future in futures:
-                if stop_pending and future.cancel():
-                    tally.unfinished()
+                worker.join(timeout=0.2)
+    except BaseException:
+        stop.abort()
+        for worker in workers:
+            worker.join()
+        raise
+    finally:
+        try:
+            committer.close()  # what was handed over is finished: publish and record it
+        except Exception as exc:
+            errors.append(exc)
+        # Files never taken (the run was aborted) are left for the next run.
+        for _ in range(len(todo)):
+            tally.unfinished()
+        todo.clear()
+    if errors:
+        raise errors[0]
 
 
 class _Busy:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,6 +29,17 @@ class Sink(Protocol):
 
     def commit(self, file: FileInfo) -> Committed:
         """Make the file's output durable and visible. Blocks until it is."""
+
+    def finish(self, file: FileInfo) -> Committed:
+        """Complete the file's output after its last chunk, not yet necessarily durable or
+        visible: ``publish`` makes it so. ``commit`` is ``finish`` then ``publish``."""
+
+    def publish(self, files: Sequence[FileInfo]) -> list[BaseException | None]:
+        """Make the finished outputs of ``files`` durable and visible, as one batch. Blocks.
+
+        Per file: ``None`` once published, else the error that stopped it (that output is
+        discarded). Never raises for one file's failure.
+        """
 
     def abort(self, file: FileInfo) -> None:
         """Drop whatever was written for ``file`` and not committed. Never raises for a missing file."""

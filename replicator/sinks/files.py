@@ -8,9 +8,10 @@ an object only once its upload completes on close, and an aborted upload leaves 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import pyarrow as pa
@@ -20,10 +21,11 @@ from fsspec.spec import AbstractBufferedFile
 from replicator.errors import ConfigError
 from replicator.model import Chunk, FileInfo
 from replicator.sinks.base import Committed
+from replicator.sinks.durable import shares_syncs, sync_files, sync_filesystems_of
 from replicator.sinks.folders import LocalFolders, lock_temp, temp_path
 from replicator.sinks.paths import OUTPUT_FORMATS, OutputFormat, output_key
 from replicator.sinks.writers import FormatWriter, OutputStream, SinkError, open_writer
-from replicator.storage import Location, translate_errors
+from replicator.storage import Location, translate_error, translate_errors
 
 _LOCAL_BUFFER = 1024 * 1024
 
@@ -85,6 +87,17 @@ class FilesSink:
 
     def commit(self, file: FileInfo) -> Committed:
         """Complete the file's output and make it visible at its final path. Blocks until it is."""
+        committed = self.finish(file)
+        error = self.publish([file])[0]
+        if error is not None:
+            raise error
+        return committed
+
+    def finish(self, file: FileInfo) -> Committed:
+        """Complete the file's output, not yet durable or visible: ``publish`` makes it so.
+
+        The work of encoding the output's last rows happens here, on the caller's thread.
+        """
         with self._lock:
             output = self._outputs.get(file.key)
         if output is None:
@@ -92,11 +105,49 @@ class FilesSink:
                 f"{file.key}: commit of a file with no chunk written; write its chunks first",
                 key=file.key,
             )
-        committed = output.commit()
+        return output.finish()
+
+    def publish(self, files: Sequence[FileInfo]) -> list[BaseException | None]:
+        """Make the finished outputs of ``files`` durable and visible, sharing the syncs among
+        them. Blocks until done; per file, ``None`` when it is published, else the error that
+        stopped it (its output is then discarded and the file must be written again)."""
+        errors: list[BaseException | None] = [None] * len(files)
         with self._lock:
-            if self._outputs.get(file.key) is output:
-                del self._outputs[file.key]
-        return committed
+            outputs = [self._outputs.get(file.key) for file in files]
+        ready: list[tuple[int, _Output]] = []
+        with contextlib.ExitStack() as held:
+            # Each output's lock is held throughout: an abort or close waits for the publish.
+            seen: set[int] = set()
+            for index in sorted(range(len(files)), key=lambda i: files[i].key):
+                output = outputs[index]
+                if output is not None and id(output) not in seen:
+                    seen.add(id(output))
+                    held.enter_context(output.lock)
+                    if output.publishable():
+                        ready.append((index, output))
+                        continue
+                errors[index] = SinkError(
+                    f"{files[index].key}: no finished output to publish; write the file again",
+                    key=files[index].key,
+                )
+            local = [(i, o.target) for i, o in ready if isinstance(o.target, _LocalTarget)]
+            try:
+                failed = _publish_local([target for _, target in local], self._folders)
+            except BaseException as exc:  # discard them all below, then let it go on
+                failed = dict.fromkeys(range(len(local)), exc)
+                if not isinstance(exc, Exception):
+                    for _, output in ready:
+                        output.published_or_failed(exc)
+                    raise
+            for position, failure in failed.items():
+                errors[local[position][0]] = failure
+            for index, output in ready:
+                errors[index] = output.published_or_failed(errors[index])
+        with self._lock:
+            for index, output in ready:
+                if self._outputs.get(files[index].key) is output:
+                    del self._outputs[files[index].key]
+        return errors
 
     def abort(self, file: FileInfo) -> None:
         """Drop the file's uncommitted output, temp file or upload included."""
@@ -150,11 +201,12 @@ def _check_compression(compression: str) -> None:
 
 
 class _Target(Protocol):
-    """Where an output's bytes go, and how they are published or thrown away."""
+    """Where an output's bytes go, and how they are completed or thrown away."""
 
     stream: OutputStream
 
-    def publish(self) -> None: ...
+    def finish(self) -> None:
+        """Everything written reached the store (locally: the OS; on a store: the object)."""
 
     def discard(self) -> None: ...
 
@@ -166,28 +218,81 @@ class _LocalTarget:
     objects (or wait for the GIL) on their way to the disk.
     """
 
+    _opened = itertools.count()
+
     def __init__(self, final: str, folders: LocalFolders) -> None:
         self.final = final
-        self._folders = folders
-        self._folder = os.path.dirname(final)
-        folders.prepare(self._folder)
+        self.folder = os.path.dirname(final)
+        folders.prepare(self.folder)
         self.temp = temp_path(final)  # unique to this host, process and output
         self._file = pa.OSFile(self.temp, mode="w")
+        self.opened = next(self._opened)  # the order files were opened, for ``sync_files``
+        self.synced = False  # its data is durable already
         lock_temp(self._file.fileno())  # held until closed: no sweep takes it for a dead one's
         self.stream: OutputStream = pa.BufferedOutputStream(self._file, buffer_size=_LOCAL_BUFFER)
 
-    def publish(self) -> None:
-        self.stream.flush()
-        os.fsync(self._file.fileno())
-        self.stream.close()  # closes the file too
+    def finish(self) -> None:
+        if isinstance(self.stream, pa.BufferedOutputStream):
+            self.stream.detach()  # flushes; the buffer goes with the stream object
+        self.stream = self._file
+        if not shares_syncs(self.fileno()):
+            # Not for a batch's syncfs: made durable here, on the writing thread, in parallel
+            # with the others.
+            os.fsync(self.fileno())
+            self.synced = True
+
+    def fileno(self) -> int:
+        return int(self._file.fileno())
+
+    def reveal(self) -> None:
+        """Close the durable temp file and rename it into place."""
+        self._file.close()
         os.replace(self.temp, self.final)
-        self._folders.sync(self._folder)
 
     def discard(self) -> None:
         with contextlib.suppress(OSError):
-            self.stream.close()
+            self.stream.close()  # the buffered stream closes the file too
+        with contextlib.suppress(OSError):
+            self._file.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.temp)
+
+
+def _publish_local(targets: list[_LocalTarget], folders: LocalFolders) -> dict[int, BaseException]:
+    """Make finished temp files durable, rename them into place and make the renames durable:
+    in that order, so a visible output is always complete. Returns the failures by index.
+
+    Files a batch's syncfs can cover share one per filesystem (``sinks.durable``); the others
+    were fsynced when finished, and their folders' fsyncs are shared (``LocalFolders.sync``).
+    """
+    unsynced = sorted((t for t in targets if not t.synced), key=lambda t: t.opened)
+    try:
+        sync_files([target.fileno() for target in unsynced])
+    except OSError as exc:
+        return dict.fromkeys(range(len(targets)), exc)
+    errors: dict[int, BaseException] = {}
+    renamed: dict[str, list[int]] = {}
+    for index, target in enumerate(targets):
+        try:
+            target.reveal()
+        except OSError as exc:
+            errors[index] = exc
+        else:
+            renamed.setdefault(target.folder, []).append(index)
+    by_syncfs = [f for f, ix in renamed.items() if len(targets) > 1 and not targets[ix[0]].synced]
+    if by_syncfs:
+        try:
+            sync_filesystems_of(by_syncfs)
+        except OSError as exc:
+            errors.update((index, exc) for folder in by_syncfs for index in renamed[folder])
+    for folder, indices in renamed.items():
+        if folder in by_syncfs:
+            continue
+        try:
+            folders.sync(folder)
+        except OSError as exc:
+            errors.update((index, exc) for index in indices)
+    return errors
 
 
 class _StoreTarget:
@@ -198,8 +303,8 @@ class _StoreTarget:
         self._path = path
         self.stream: OutputStream = fs.open(path, "wb")
 
-    def publish(self) -> None:
-        self.stream.close()
+    def finish(self) -> None:
+        self.stream.close()  # completes the upload: durable and visible at once
 
     def discard(self) -> None:
         discard = getattr(self.stream, "discard", None)
@@ -235,6 +340,7 @@ class _Output:
         self._writer: FormatWriter | None = None
         self._rows = 0
         self._completed = False
+        self._finished = False
         self._failed: str | None = None
 
     def write(self, chunk: Chunk) -> None:
@@ -256,10 +362,27 @@ class _Output:
             self._rows += chunk.rows
             self._completed = chunk.completed
 
-    def commit(self) -> Committed:
+    @property
+    def target(self) -> _Target | None:
+        return self._target
+
+    @property
+    def lock(self) -> threading.Lock:
+        return self._lock
+
+    def publishable(self) -> bool:
+        """Finished, and neither failed nor aborted since. Call with ``lock`` held."""
+        return self._finished and self._failed is None
+
+    def finish(self) -> Committed:
         with self._lock:
             self._check_usable()
-            if not self._completed or self._writer is None or self._target is None:
+            if (
+                not self._completed
+                or self._finished
+                or self._writer is None
+                or self._target is None
+            ):
                 raise SinkError(
                     f"{self._key}: commit before the file's last chunk was written; "
                     "the output was left uncommitted",
@@ -268,12 +391,22 @@ class _Output:
             try:
                 with translate_errors(self._url, "writing"):
                     self._writer.finish()
-                    self._target.publish()
+                    self._target.finish()
             except BaseException as exc:
                 self._fail(f"its commit failed ({type(exc).__name__})")
                 raise
-            self._failed = "it was already committed"
+            self._finished = True
+            self._writer = None  # closed: let its buffers go while the output waits
             return Committed(outputs=(self._url,), rows=self._rows)
+
+    def published_or_failed(self, error: BaseException | None) -> BaseException | None:
+        """Settle the output after its publish (with ``lock`` held): done, or discarded on
+        ``error``; returns the error to report."""
+        if error is None:
+            self._failed = "it was already committed"
+            return None
+        self._fail(f"its commit failed ({type(error).__name__})")
+        return translate_error(error, self._url, "writing") or error
 
     def abort(self) -> None:
         with self._lock:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import decimal
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Protocol
 
 import orjson
@@ -128,6 +128,9 @@ def _format_error(key: str, output_format: str, exc: Exception) -> SinkError:
 ROW_GROUP_BYTES = 32 * 1024 * 1024
 
 
+# A run writes many outputs of a few schemas; working this out is worth caching. The dict is
+# shared: callers unpack it, never change it.
+@lru_cache(maxsize=256)
 def _encodings(schema: pa.Schema) -> dict[str, Any]:
     """Dictionary-encode only text and binary leaves; write ``_row`` delta-encoded.
 
