@@ -21,10 +21,13 @@ from replicator.config import Settings
 from replicator.deadletter import Lettered
 from replicator.errors import StorageError
 from replicator.model import FileInfo
+from replicator.retry import Backoff
 from replicator.runner import committer as committer_module
+from replicator.runner import snapshot, watch
 from replicator.runner.committer import Committer, Handoff
 from replicator.runner.events import Event, FileCompleted, FileFailed, FileStarted, Notice
 from replicator.runner.snapshot import run_snapshot
+from replicator.runner.watch import run_watch
 from replicator.sinks import durable, files
 from replicator.sinks.base import Committed
 from tests.datasets import assert_rows_equal, local_put, make_files, read_parquet_outputs
@@ -236,6 +239,8 @@ def test_a_failed_sync_redoes_the_batch_and_every_row_arrives_once(
         real_sync(fds)
 
     monkeypatch.setattr(files, "sync_files", flaky)
+    monkeypatch.setattr(files, "shares_syncs", lambda fd: True)
+    monkeypatch.setattr(snapshot, "FILE_RETRIES", Backoff(base=0.01))
     events: list[Event] = []
     summary = run_snapshot(_settings(src, out, state), events.append)
 
@@ -260,6 +265,8 @@ def test_a_sync_that_keeps_failing_records_the_files_failed_and_shows_nothing(
         raise OSError(errno.EIO, "Input/output error")
 
     monkeypatch.setattr(files, "sync_files", broken)
+    monkeypatch.setattr(files, "shares_syncs", lambda fd: True)
+    monkeypatch.setattr(snapshot, "FILE_RETRIES", Backoff(base=0.01))
     events: list[Event] = []
     summary = run_snapshot(_settings(src, out, state), events.append)
 
@@ -285,6 +292,7 @@ def test_a_full_disk_stops_the_run_with_nothing_recorded(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(files, "sync_files", full)
+    monkeypatch.setattr(files, "shares_syncs", lambda fd: True)
     with pytest.raises(StorageError, match="No space left"):
         run_snapshot(_settings(src, out, state))
     assert listing(out) == []
@@ -374,3 +382,34 @@ def test_finished_outputs_waiting_to_be_published_hold_no_write_buffers(tmp_path
         held = pa.total_allocated_bytes() - before
         assert held < 4 * 1024 * 1024, f"{held} bytes held by 16 finished outputs"
         assert sink.publish([info(f"f{i}.csv") for i in range(16)]) == [None] * 16
+
+
+def test_watch_commits_in_batches_and_redoes_a_file_whose_publish_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src, out, state = tmp_path / "src", tmp_path / "out", tmp_path / "state.db"
+    expected = make_files(local_put(src), 10, 30)
+    real_sync = files.sync_files
+    calls: list[int] = []
+
+    def flaky(fds: Sequence[int]) -> None:
+        calls.append(len(fds))
+        if len(calls) == 1:
+            raise OSError(errno.EIO, "Input/output error")
+        real_sync(fds)
+
+    monkeypatch.setattr(files, "sync_files", flaky)
+    monkeypatch.setattr(files, "shares_syncs", lambda fd: True)
+    monkeypatch.setattr(watch, "FILE_RETRIES", Backoff(base=0.01))
+    events: list[Event] = []
+    summary = run_watch(_settings(src, out, state), events.append, once=True)
+
+    assert (summary.files_completed, summary.files_failed) == (10, 0)
+    assert any(isinstance(e, Notice) and "redoing the file" in e.message for e in events)
+    assert max(calls) > 1, "files were published in batches"
+    assert_rows_equal(read_parquet_outputs(fsspec.filesystem("file"), str(out)), expected)
+    store = SqliteCheckpointStore(state, "t")
+    try:
+        assert {r.key for r in store.list("completed")} == set(expected)
+    finally:
+        store.close()

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,6 @@ from replicator.runner.pipeline import Pipeline
 from replicator.runner.snapshot import run_snapshot
 from replicator.runner.stop import StopToken
 from replicator.runner.watch import run_watch
-from replicator.sinks.base import Committed
 from replicator.sinks.files import FilesSink
 from tests.cli import replicate_cmd
 from tests.conftest import S3Bucket
@@ -156,10 +155,10 @@ class _GatedSink(FilesSink):
             assert self.gate.wait(30)
         super().write(chunk)
 
-    def commit(self, file: FileInfo) -> Committed:
-        result = super().commit(file)
-        self.committed.append(file.key)
-        return result
+    def publish(self, files: Sequence[FileInfo]) -> list[BaseException | None]:
+        errors = super().publish(files)
+        self.committed.extend(f.key for f, e in zip(files, errors, strict=True) if e is None)
+        return errors
 
 
 _plain_open_sink = Pipeline.open_sink

@@ -24,10 +24,12 @@ from replicator.pusher.inflight import Cancelled
 from replicator.pusher.queue import FileFailed, QueuePusher
 from replicator.readers import read_file
 from replicator.retry import FILE_RETRIES
+from replicator.runner.committer import Committer, Handoff
 from replicator.runner.events import (
     ChunkWritten,
     EventHandler,
     FileCompleted,
+    FileFinished,
     FilesDiscovered,
     FileStarted,
     FileVanished,
@@ -45,7 +47,6 @@ from replicator.runner.pipeline import Pipeline
 from replicator.runner.settle import (
     ErrorKind,
     classify,
-    commit_file,
     describe,
     record_failure,
     record_for,
@@ -90,6 +91,7 @@ class WatchRunner:
         self._reading_keys: set[str] = set()  # files a reader is in the middle of
         self._parked: dict[str, BaseException] = {}  # failures waiting for their reader to stop
         self._store: CheckpointStore | None = None
+        self._committer: Committer | None = None
         self._discovery: PollDiscovery | None = None
         self._sqs: SqsSource | None = None
         self.on_file_done: Callable[[FileInfo], None] = lambda _f: None
@@ -111,6 +113,8 @@ class WatchRunner:
         store = p.open_store()
         self._store = store
         sink = p.open_sink()
+        committer = Committer(sink, store, lambda h, e: self._settled(h, e, sink))
+        self._committer = committer
         pusher = QueuePusher(
             sink,
             inflight_limit=self.settings.inflight_limit,
@@ -139,6 +143,11 @@ class WatchRunner:
             wait = 2.0 if self.stop.aborting else 30.0
             if not pusher.close(timeout=wait):
                 self.events(Notice("warning", f"a sink write did not return within {wait:.0f} s"))
+            try:
+                committer.close()  # files read in full are published and recorded
+            except Exception as exc:
+                with self._lock:
+                    self.fatal = self.fatal or exc
             self._dead_letter.close()
             sink.close()
             store.close()
@@ -317,11 +326,29 @@ class WatchRunner:
         if not done:
             return
         # The file's bad rows are all reported: its reader yielded the last chunk after them.
-        settled = commit_file(file, sink, self._dead_letter, store)
+        # Its dead letter is published now, its output finished; the committer makes the output
+        # durable and records the file with others (``_settled``).
+        lettered = self._dead_letter.commit(file)
+        with self._lock:
+            started = self._started.get(file.key, time.monotonic())
+        committer = self._committer
+        assert committer is not None
+        if committer.submit(Handoff(file, sink.finish(file), lettered, started)):
+            self.events(FileFinished(file))
+            return
+        raise Cancelled(f"stopping: {file.key} is left for the next run")
+
+    def _settled(self, handoff: Handoff, error: BaseException | None, sink: Sink) -> None:
+        """The committer's callback: ``file`` is durable and recorded, or its publish failed."""
+        file = handoff.file
+        if error is not None:
+            self._failed(file, error, sink)
+            return
+        settled = handoff.settled()
         with self._lock:
             self._in_work.pop(file.key, None)
             self._failures.pop(file.key, None)
-            seconds = time.monotonic() - self._started.pop(file.key, time.monotonic())
+            seconds = time.monotonic() - self._started.pop(file.key, handoff.started)
         self._tally.completed(file, settled.rows, settled.bad_rows)
         self.on_file_done(file)
         self.events(
@@ -409,6 +436,10 @@ class WatchRunner:
             if self.stop.aborting:
                 pusher.cancel()
                 break
+        committer = self._committer
+        while committer is not None and not committer.idle():
+            # Files read in full: made durable and recorded (messages deleted) before going on.
+            committer.wait_for_progress(0.1)
 
 
 def run_watch(
