@@ -140,7 +140,7 @@ def _standing_notes(runs: int, scale: float, s3: bool) -> list[str]:
         "Baseline: `python -m tests.benchmarks.baseline`: pyarrow read_csv / read_json / "
         "read_table of each whole file, write_table with zstd, files converted by a thread pool "
         "of replicator's default concurrency. Replicator also adds the _file and _row columns, "
-        "fsyncs each output and records each file in its SQLite state.",
+        "makes each output durable (in batches) and records each file in its SQLite state.",
         "Each run is a fresh subprocess with a fresh destination and state; the corpus is read "
         "once before its case so no run pays for a cold page cache.",
     ]
