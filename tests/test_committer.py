@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import io
 import os
 import sqlite3
 import threading
@@ -17,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from replicator.checkpoint.sqlite import SqliteCheckpointStore
+from replicator.cli.logs import LogView
 from replicator.config import Settings
 from replicator.deadletter import Lettered
 from replicator.errors import StorageError
@@ -25,7 +27,15 @@ from replicator.retry import Backoff
 from replicator.runner import committer as committer_module
 from replicator.runner import snapshot, watch
 from replicator.runner.committer import Committer, Handoff
-from replicator.runner.events import Event, FileCompleted, FileFailed, FileStarted, Notice
+from replicator.runner.events import (
+    Event,
+    FileCompleted,
+    FileFailed,
+    FileFinished,
+    FilesDiscovered,
+    FileStarted,
+    Notice,
+)
 from replicator.runner.snapshot import run_snapshot
 from replicator.runner.watch import run_watch
 from replicator.sinks import durable, files
@@ -413,3 +423,18 @@ def test_watch_commits_in_batches_and_redoes_a_file_whose_publish_failed(
         assert {r.key for r in store.list("completed")} == set(expected)
     finally:
         store.close()
+
+
+def test_views_count_files_waiting_for_their_batch_as_committing() -> None:
+    stream = io.StringIO()
+    view = LogView(stream)
+    file = info("a.csv")
+    view(FilesDiscovered(3, 300, 0))
+    view(FileStarted(file))
+    view(FileFinished(file))
+    tally = view.tally
+    assert (len(tally.in_work), len(tally.committing), tally.waiting) == (0, 1, 2)
+    assert "0 in work, 1 committing, 2 waiting" in view._progress()
+    view(FileCompleted(file, 10, ("out",), 0.1))
+    assert (tally.completed, len(tally.committing), tally.waiting) == (1, 0, 2)
+    assert "0 in work, 2 waiting" in view._progress()

@@ -91,9 +91,10 @@ class LogView(_Periodic):
     def _progress(self) -> str:
         t = self.tally
         rows_s, bytes_s = self.rates.sample(t.rows, t.bytes_read)
+        committing = f"{len(t.committing):,} committing, " if t.committing else ""
         line = (
             f"files {t.completed:,} done, {t.failed:,} failed, {len(t.in_work):,} in work, "
-            f"{t.waiting:,} waiting; {t.rows:,} rows, {t.bytes_read / 1e6:,.1f} MB; "
+            f"{committing}{t.waiting:,} waiting; {t.rows:,} rows, {t.bytes_read / 1e6:,.1f} MB; "
             f"{rows_s:,.0f} rows/s, {bytes_s / 1e6:,.1f} MB/s now"
         )
         if t.bad_rows:
