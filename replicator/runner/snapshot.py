@@ -68,7 +68,7 @@ def run_snapshot(
             todo, failed_before = _leave_failed(store, todo)
         skipped_count = len(skipped) + len(failed_before)
         events(FilesDiscovered(len(todo), sum(f.size for f in todo), skipped_count))
-        _replicate_all(pipeline, todo, sink, store, events, stop, busy, dead_letter, tally)
+        _Workers(pipeline, todo, sink, store, events, stop, busy, dead_letter, tally).run()
     finally:
         dead_letter.close()
         sink.close()
@@ -83,137 +83,152 @@ def run_snapshot(
     return summary
 
 
-def _replicate_all(
-    pipeline: Pipeline,
-    files: Sequence[FileInfo],
-    sink: Sink,
-    store: CheckpointStore,
-    events: EventHandler,
-    stop: StopToken,
-    busy: _Busy,
-    dead_letter: DeadLetter | None,
-    tally: RunTally,
-) -> None:
-    """Replicate ``files`` on ``concurrency`` reading threads, which take the next file as they
-    finish one, and hand finished files to a committer that publishes and records them in
-    batches. The first unexpected error aborts the run and is raised here."""
-    todo = collections.deque(files)  # append and popleft are atomic: shared without a lock
-    errors: list[BaseException] = []
-    redone: collections.Counter[str] = collections.Counter()
-    not_before: dict[str, float] = {}  # files to redo, and when
+class _Workers:
+    """The reading threads of one snapshot, which take the next file as they finish one, and
+    the committer they hand finished files to (it publishes and records them in batches).
+    ``run`` raises the first unexpected error, after the run was aborted."""
 
-    def settled(handoff: Handoff, error: BaseException | None) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        files: Sequence[FileInfo],
+        sink: Sink,
+        store: CheckpointStore,
+        events: EventHandler,
+        stop: StopToken,
+        busy: _Busy,
+        dead_letter: DeadLetter | None,
+        tally: RunTally,
+    ) -> None:
+        self.pipeline, self.sink, self.store = pipeline, sink, store
+        self.events, self.stop, self.busy, self.tally = events, stop, busy, tally
+        self.dead_letter = dead_letter
+        self.todo = collections.deque(files)  # append and popleft are atomic: no lock needed
+        self.errors: list[BaseException] = []
+        self.redone: collections.Counter[str] = collections.Counter()
+        self.not_before: dict[str, float] = {}  # files to redo, and when
+        self.committer = Committer(sink, store, self._settled)
+        self.threads = [
+            threading.Thread(target=self._work, name=f"replicate-{i}", daemon=True)
+            for i in range(min(pipeline.settings.concurrency, len(files)))
+        ]
+
+    def run(self) -> None:
+        for thread in self.threads:
+            thread.start()
         try:
-            settle(handoff, error)
-        except Exception as exc:  # the state store, most likely: stop rather than go on blind
-            errors.append(exc)
-            stop.abort()
-            tally.unfinished()
-
-    def settle(handoff: Handoff, error: BaseException | None) -> None:
-        file = handoff.file
-        if error is None:
-            done = handoff.settled()
-            seconds = time.monotonic() - handoff.started
-            events(FileCompleted(file, done.rows, done.outputs, seconds, bad_rows=done.bad_rows))
-            tally.completed(file, done.rows, done.bad_rows)
-            return
-        kind = classify(error)
-        if kind is ErrorKind.FATAL:
-            errors.append(error)
-            stop.abort()
-            tally.unfinished()
-        elif kind is ErrorKind.TRANSIENT and FILE_RETRIES.retry_after(redone[file.key] + 1):
-            # Publishing failed after the file was read: read it again, after a backoff.
-            redone[file.key] += 1
-            delay = FILE_RETRIES.delay(redone[file.key])
-            events(
-                Notice(
-                    "warning",
-                    f"{file.key}: {describe(error)}; redoing the file in {delay:.1f} s",
-                )
-            )
-            not_before[file.key] = time.monotonic() + delay
-            todo.append(file)
-        else:
-            reason = record_failure(file, store, error)
-            events(FileFailed(file, reason, kind=type(error).__name__))
-            tally.failed(file, reason)
-
-    committer = Committer(sink, store, settled)
-
-    def replicate(file: FileInfo) -> None:
-        with busy:
-            result = replicate_file(
-                pipeline, file, sink, store, events, stop, dead_letter, committer
-            )
-        match result.outcome:
-            case Outcome.COMPLETED:
-                tally.completed(file, result.rows, result.bad_rows)
-            case Outcome.FAILED:
-                tally.failed(file, result.error or "")
-            case Outcome.VANISHED:
-                tally.vanished()
-            case Outcome.ABORTED | Outcome.NOT_STARTED:
-                tally.unfinished()
-            case Outcome.HANDED_OFF:
-                pass  # counted by ``settled``
-
-    def next_file() -> FileInfo | None:
-        while not stop.aborting:
+            for thread in self.threads:
+                while thread.is_alive():
+                    # Short waits keep the main thread responsive to signals.
+                    thread.join(timeout=0.2)
+        except BaseException:
+            self.stop.abort()
+            for thread in self.threads:
+                thread.join()
+            raise
+        finally:
             try:
-                file = todo.popleft()
+                self.committer.close()  # what was handed over is finished: publish, record it
+            except Exception as exc:
+                self.errors.append(exc)
+            # Files never taken (the run was aborted) are left for the next run.
+            for _ in range(len(self.todo)):
+                self.tally.unfinished()
+            self.todo.clear()
+        if self.errors:
+            raise self.errors[0]
+
+    def _work(self) -> None:
+        try:
+            while (file := self._next_file()) is not None:
+                self._replicate(file)
+        except BaseException as exc:  # raised in the main thread, after the others stop
+            self.errors.append(exc)
+            self.stop.abort()
+
+    def _next_file(self) -> FileInfo | None:
+        while not self.stop.aborting:
+            try:
+                file = self.todo.popleft()
             except IndexError:
-                if not committer.idle():
-                    committer.wait_for_progress(0.1)
+                if not self.committer.idle():
+                    self.committer.wait_for_progress(0.1)
                     continue
                 # A settled file may have been put back for a redo just before.
                 try:
-                    file = todo.popleft()
+                    file = self.todo.popleft()
                 except IndexError:
                     return None
-            wait = not_before.pop(file.key, 0.0) - time.monotonic()
-            if wait > 0 and stop.wait(wait):
-                todo.append(file)  # stopping: counted as unfinished below
+            wait = self.not_before.pop(file.key, 0.0) - time.monotonic()
+            if wait > 0 and self.stop.wait(wait):
+                self.todo.append(file)  # stopping: counted as unfinished by ``run``
                 return None
             return file
         return None
 
-    def work() -> None:
-        try:
-            while (file := next_file()) is not None:
-                replicate(file)
-        except BaseException as exc:  # raised in the main thread, after the others stop
-            errors.append(exc)
-            stop.abort()
+    def _replicate(self, file: FileInfo) -> None:
+        with self.busy:
+            result = replicate_file(
+                self.pipeline,
+                file,
+                self.sink,
+                self.store,
+                self.events,
+                self.stop,
+                self.dead_letter,
+                self.committer,
+            )
+        match result.outcome:
+            case Outcome.COMPLETED:
+                self.tally.completed(file, result.rows, result.bad_rows)
+            case Outcome.FAILED:
+                self.tally.failed(file, result.error or "")
+            case Outcome.VANISHED:
+                self.tally.vanished()
+            case Outcome.ABORTED | Outcome.NOT_STARTED:
+                self.tally.unfinished()
+            case Outcome.HANDED_OFF:
+                pass  # counted by ``_settled``
 
-    workers = [
-        threading.Thread(target=work, name=f"replicate-{i}", daemon=True)
-        for i in range(min(pipeline.settings.concurrency, len(files)))
-    ]
-    for worker in workers:
-        worker.start()
-    try:
-        for worker in workers:
-            while worker.is_alive():
-                # Short waits keep the main thread responsive to signals.
-                worker.join(timeout=0.2)
-    except BaseException:
-        stop.abort()
-        for worker in workers:
-            worker.join()
-        raise
-    finally:
+    def _settled(self, handoff: Handoff, error: BaseException | None) -> None:
+        """The committer's callback, on its thread."""
         try:
-            committer.close()  # what was handed over is finished: publish and record it
-        except Exception as exc:
-            errors.append(exc)
-        # Files never taken (the run was aborted) are left for the next run.
-        for _ in range(len(todo)):
-            tally.unfinished()
-        todo.clear()
-    if errors:
-        raise errors[0]
+            self._settle(handoff, error)
+        except Exception as exc:  # the state store, most likely: stop rather than go on blind
+            self.errors.append(exc)
+            self.stop.abort()
+            self.tally.unfinished()
+
+    def _settle(self, handoff: Handoff, error: BaseException | None) -> None:
+        file = handoff.file
+        if error is None:
+            done = handoff.settled()
+            seconds = time.monotonic() - handoff.started
+            self.events(
+                FileCompleted(file, done.rows, done.outputs, seconds, bad_rows=done.bad_rows)
+            )
+            self.tally.completed(file, done.rows, done.bad_rows)
+            return
+        kind = classify(error)
+        if kind is ErrorKind.FATAL:
+            self.errors.append(error)
+            self.stop.abort()
+            self.tally.unfinished()
+        elif kind is ErrorKind.TRANSIENT and FILE_RETRIES.retry_after(self.redone[file.key] + 1):
+            # Publishing failed after the file was read: read it again, after a backoff.
+            self.redone[file.key] += 1
+            delay = FILE_RETRIES.delay(self.redone[file.key])
+            self.events(
+                Notice(
+                    "warning", f"{file.key}: {describe(error)}; redoing the file in {delay:.1f} s"
+                )
+            )
+            self.not_before[file.key] = time.monotonic() + delay
+            self.todo.append(file)
+        else:
+            reason = record_failure(file, self.store, error)
+            self.events(FileFailed(file, reason, kind=type(error).__name__))
+            self.tally.failed(file, reason)
 
 
 class _Busy:
