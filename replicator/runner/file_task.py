@@ -1,4 +1,4 @@
-"""Replicating one file: read it, push its chunks, commit the output, then record it as done."""
+"""Replicating one file: read it, push its chunks, finish its output, hand it to the committer."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from replicator.runner.committer import Committer, Handoff
 from replicator.runner.events import (
     ChunkWritten,
     EventHandler,
-    FileCompleted,
     FileFailed,
     FileFinished,
     FileStarted,
@@ -28,7 +27,6 @@ from replicator.runner.pipeline import Pipeline
 from replicator.runner.settle import (
     ErrorKind,
     classify,
-    commit_file,
     describe,
     record_failure,
     record_for,
@@ -41,21 +39,18 @@ _STRICT = DeadLetter("fail")
 
 
 class Outcome(enum.Enum):
-    COMPLETED = "completed"
     FAILED = "failed"
     VANISHED = "vanished"
     ABORTED = "aborted"
     NOT_STARTED = "not started"
-    HANDED_OFF = "handed off"  # finished and handed to a committer, which settles it later
+    HANDED_OFF = "handed off"  # finished and handed to the committer, which settles it later
 
 
 @dataclass(frozen=True)
 class FileResult:
     file: FileInfo
     outcome: Outcome
-    rows: int = 0
     error: str | None = None
-    bad_rows: int = 0
 
 
 def replicate_file(
@@ -65,18 +60,18 @@ def replicate_file(
     store: CheckpointStore,
     events: EventHandler,
     stop: StopToken,
+    committer: Committer,
     dead_letter: DeadLetter | None = None,
-    committer: Committer | None = None,
 ) -> FileResult:
-    """Replicate ``file`` synchronously. Blocks until it is committed, failed or aborted, or,
-    with a ``committer``, until its output is finished and handed over (``HANDED_OFF``): the
-    committer then publishes and records it, and reports how it settled.
+    """Read ``file`` and write its chunks, then finish its output and hand it to ``committer``
+    (``HANDED_OFF``), which makes it durable, records it and reports how it settled. Blocks
+    until handed over, failed or aborted.
 
-    The checkpoint store hears of the file only after ``sink.commit`` returned: a crash at any
+    The checkpoint store hears of the file only after its output is durable: a crash at any
     point before leaves it unrecorded, so the next run redoes it (the sink's outputs are
     deterministic, so redoing overwrites instead of duplicating). Bad rows go to
     ``dead_letter`` by its policy (without one, a bad row fails the file); its object for this
-    file is published just before the file's output.
+    file is published before the file is handed over.
     """
     if stop.draining:
         return FileResult(file, Outcome.NOT_STARTED)
@@ -131,7 +126,7 @@ def _replicate_once(
     stop: StopToken,
     started: float,
     letters: DeadLetter,
-    committer: Committer | None,
+    committer: Committer,
 ) -> FileResult:
     pusher = SyncPusher(sink)
     finished = False
@@ -147,16 +142,14 @@ def _replicate_once(
             events(ChunkWritten(file, chunk.rows, chunk.size, chunk.read_bytes))
         if not finished:
             raise ReplicatorError(f"the reader of {file.key} ended without a last chunk")
-        if committer is not None:
-            # The dead letter is published first, as commit_file does; the output is finished
-            # here, where the CPU work of encoding it is spread over the reading threads.
-            lettered = letters.commit(file)
-            if committer.submit(Handoff(file, sink.finish(file), lettered, started)):
-                events(FileFinished(file))
-                return FileResult(file, Outcome.HANDED_OFF)
-            sink.abort(file)  # the run is being stopped: left for the next one
-            return FileResult(file, Outcome.ABORTED)
-        settled = commit_file(file, sink, letters, store)
+        # The dead letter is published first; the output is finished here, where the CPU work
+        # of encoding it is spread over the reading threads.
+        lettered = letters.commit(file)
+        if committer.submit(Handoff(file, sink.finish(file), lettered, started)):
+            events(FileFinished(file))
+            return FileResult(file, Outcome.HANDED_OFF)
+        sink.abort(file)  # the run is being stopped: left for the next one
+        return FileResult(file, Outcome.ABORTED)
     except Exception as exc:  # one bad file must not stop the others
         sink.abort(file)
         letters.abort(file)
@@ -169,9 +162,6 @@ def _replicate_once(
         if kind is ErrorKind.TRANSIENT:
             raise _Retry(exc) from exc
         return _failed(file, store, events, exc)
-    seconds = time.monotonic() - started
-    events(FileCompleted(file, settled.rows, settled.outputs, seconds, bad_rows=settled.bad_rows))
-    return FileResult(file, Outcome.COMPLETED, rows=settled.rows, bad_rows=settled.bad_rows)
 
 
 def _failed(

@@ -1,8 +1,8 @@
-"""How a file ends, shared by the snapshot and watch runners: commit it, or classify its error.
+"""How a file ends, shared by the snapshot and watch runners: its record, or its error's kind.
 
-Committing is always the same three steps in the same order, which is the data-safety rule:
-the dead letter and the output are made durable first, the checkpoint store hears of the file
-last. A crash between them leaves the file unrecorded, so it is redone, never lost.
+Committing is always the same steps in the same order, which is the data-safety rule: the dead
+letter and the output are made durable first (``runner.committer``), the checkpoint store hears
+of the file last. A crash between them leaves the file unrecorded, so it is redone, never lost.
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ import time
 from dataclasses import dataclass
 
 from replicator.checkpoint.base import CheckpointStore, FileRecord, Status
-from replicator.deadletter import DeadLetter
 from replicator.errors import ReplicatorError, StorageError
 from replicator.model import FileInfo
 from replicator.pusher.inflight import Cancelled
-from replicator.sinks.base import Sink
 from replicator.storage import is_transient, redact
 
 
@@ -45,15 +43,6 @@ class Settled:
     rows: int
     outputs: tuple[str, ...]
     bad_rows: int
-
-
-def commit_file(file: FileInfo, sink: Sink, letters: DeadLetter, store: CheckpointStore) -> Settled:
-    """Publish the file's dead letter and output, then record it as completed. Blocks."""
-    lettered = letters.commit(file)
-    committed = sink.commit(file)
-    outputs = committed.outputs + lettered.outputs
-    store.record_completed([record_for(file, "completed", rows=committed.rows, outputs=outputs)])
-    return Settled(committed.rows, outputs, lettered.count)
 
 
 def record_failure(file: FileInfo, store: CheckpointStore, error: BaseException) -> str:

@@ -175,12 +175,10 @@ class _Workers:
                 self.store,
                 self.events,
                 self.stop,
-                self.dead_letter,
                 self.committer,
+                self.dead_letter,
             )
         match result.outcome:
-            case Outcome.COMPLETED:
-                self.tally.completed(file, result.rows, result.bad_rows)
             case Outcome.FAILED:
                 self.tally.failed(file, result.error or "")
             case Outcome.VANISHED:

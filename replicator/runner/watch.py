@@ -119,7 +119,7 @@ class WatchRunner:
             sink,
             inflight_limit=self.settings.inflight_limit,
             workers=max(1, min(self.settings.concurrency, 8)),
-            on_ack=lambda chunk, done: self._acked(chunk, done, sink, store),
+            on_ack=lambda chunk, done: self._acked(chunk, done, sink),
             on_error=lambda file, error: self._failed(file, error, sink),
         )
         readers = [
@@ -320,7 +320,7 @@ class WatchRunner:
 
     # -- sink callbacks (on the pusher's workers) ---------------------------------------------
 
-    def _acked(self, chunk: Chunk, done: bool, sink: Sink, store: CheckpointStore) -> None:
+    def _acked(self, chunk: Chunk, done: bool, sink: Sink) -> None:
         file = chunk.file
         self.events(ChunkWritten(file, chunk.rows, chunk.size, chunk.read_bytes))
         if not done:
