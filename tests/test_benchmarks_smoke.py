@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,10 +16,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.benchmarks import baseline
-from tests.benchmarks.cases import Target
-from tests.benchmarks.corpus import ensure_corpus, load_manifest, table_for
-from tests.benchmarks.measure import measure
-from tests.benchmarks.suite import REPO, local_env
+from tests.benchmarks.cases import Case, Target, timed_view
+from tests.benchmarks.corpus import Corpus, ensure_corpus, load_manifest, table_for
+from tests.benchmarks.measure import Measurement, measure
+from tests.benchmarks.suite import REPO, CaseResult, ToolResult, local_env
+from tests.benchmarks.viewcost import Meter
 
 TINY = 0.002  # jsonl: 4 files of 2,000 rows; csv: 2,000 rows a file; parquet: 1,000
 
@@ -144,14 +146,40 @@ def test_measure_reports_each_run_on_its_own() -> None:
     assert "tty True True" in tty.tail
 
 
-def test_targets_judge_the_ratio_or_the_peak_memory() -> None:
+def test_targets_judge_the_ratio_the_peak_memory_or_the_view_cost() -> None:
     at_most = Target("ratio<=", 1.2)
-    assert (at_most.met(1.19, 0), at_most.met(1.21, 0), at_most.met(None, 0)) == (True, False, None)
-    within = Target("ratio~", 0.03)
-    assert (within.met(0.98, 0), within.met(1.02, 0), within.met(0.96, 0)) == (True, True, False)
+    assert (at_most.met(1.19), at_most.met(1.21), at_most.met(None)) == (True, False, None)
     memory = Target("rss<=", 400e6)
-    assert (memory.met(None, 399_000_000), memory.met(2.0, 401_000_000)) == (True, False)
-    assert "|" not in within.describe()  # it goes into a Markdown table cell
+    assert (memory.met(399_000_000), memory.met(401_000_000)) == (True, False)
+    view = Target("view<=", 0.03)
+    assert (view.met(0.029), view.met(0.031)) == (True, False)
+    for target in (at_most, memory, view):
+        assert "|" not in target.describe()  # it goes into a Markdown table cell
+
+
+def _view_case(view_cpu: float, walls: list[tuple[float, float]]) -> CaseResult:
+    """A progress case as the suite records it: (view on, --quiet) wall times per round."""
+    corpus = Corpus("jsonl", Path("."), 1, 1.0, ())
+    tools = (timed_view("view", "src"), timed_view("quiet", "src", "--quiet"))
+    case = Case("progress", corpus, tools, Target("view<=", 0.03))
+    view, quiet = ToolResult("view", ""), ToolResult("quiet", "")
+    report = {"cpu": view_cpu, "parts": {}, "calls": {"frames": 10}}
+    for a, b in walls:
+        view.runs.append(Measurement(a, 1.0, 1, 0, 0, "", report=report))
+        quiet.runs.append(Measurement(b, 1.0, 1, 0, 0, "", report={"cpu": 0.0}))
+    return CaseResult(case, [view, quiet])
+
+
+def test_the_view_is_judged_by_its_own_cost_unless_the_a_b_says_otherwise() -> None:
+    noisy = _view_case(0.1, [(10.0, 9.0), (9.0, 10.0), (10.5, 10.0)])
+    assert noisy.view_cost == pytest.approx(0.01)  # 0.1 s over the median --quiet run, 10 s
+    assert noisy.paired == pytest.approx([10 / 9, 0.9, 1.05])
+    assert noisy.verdict == "pass"
+    assert _view_case(0.4, [(10.0, 10.0)] * 3).verdict == "FAIL"  # 4%
+    # Three rounds in four with the view on over 3% slower: the A/B wins over the direct measure.
+    slower = _view_case(0.1, [(10.5, 10.0), (10.4, 10.0), (10.6, 10.0), (9.0, 10.0)])
+    assert slower.view_cost == pytest.approx(0.01)
+    assert slower.verdict == "FAIL"
 
 
 def _watch_exists() -> bool:
@@ -205,12 +233,37 @@ def test_the_suite_runs_end_to_end_at_a_tiny_scale(tmp_path: Path) -> None:
     replicator, base = cases["csv"]["tools"]
     assert cases["csv"]["ratio"] == pytest.approx(replicator["median_wall"] / base["median_wall"])
     assert cases["csv"]["cpu_ratio"] == pytest.approx(replicator["median_cpu"] / base["median_cpu"])
-    view, quiet = cases["jsonl: progress view vs --quiet"]["tools"]
+    progress = cases["jsonl: progress view vs --quiet"]
+    view, quiet = progress["tools"]
     assert view["runs"][0]["output_bytes"] > 500  # the live view drew on the pty
     assert quiet["runs"][0]["output_bytes"] == 0
+    drawn = view["runs"][0]["report"]
+    assert drawn["calls"]["frames"] >= 1
+    assert drawn["calls"]["events"] > 10  # each file sends several
+    assert drawn["cpu"] == pytest.approx(sum(drawn["parts"].values()))
+    assert drawn["cpu"] > 0
+    assert quiet["runs"][0]["report"] == {"cpu": 0, "parts": {}, "calls": {}}
+    assert progress["view_cost"] == pytest.approx(drawn["cpu"] / quiet["median_wall"])
+    assert progress["target"] == "view's CPU <= 3% of the run"
+    assert progress["verdict"] in ("pass", "FAIL")
 
     table = (out / "results.md").read_text()
     assert table == done.stdout.strip() + "\n"
     for name in expected:
         assert f"| {name} | replicator" in table
     assert "| csv | replicator | 8 | " in table
+
+
+def test_the_view_meter_counts_each_call_and_its_time_once() -> None:
+    meter = Meter()
+    inner = meter.wrap("frames", lambda n: sum(range(n)))
+    outer = meter.wrap("start and stop", inner)
+    assert outer(300_000) == inner(300_000) == sum(range(300_000))
+    worker = threading.Thread(target=inner, args=(300_000,))
+    worker.start()
+    worker.join()
+    result = meter.result()
+    assert result["calls"] == {"start and stop": 1, "frames": 3}  # one call inside another
+    # The nested call's time is in the outer part only: about as long as one direct call.
+    assert 0 < result["parts"]["start and stop"] < 3 * result["parts"]["frames"]
+    assert result["cpu"] == pytest.approx(sum(result["parts"].values()))

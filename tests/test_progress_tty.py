@@ -308,3 +308,42 @@ def test_live_view_renders_watch_pressure_discovery_and_errors() -> None:
     assert re.search(
         r"\d\d:\d\d:\d\d error: failed b\.csv: ValueError: broken at s3://\*\*\*@x/y", text
     )
+
+
+def test_live_view_lines_line_up_and_are_cut_not_wrapped_on_a_narrow_terminal() -> None:
+    stats = RunStatistics(
+        readers=2, readers_busy=2, files_queued=0, bytes_in_flight=2**20, inflight_limit=2**22
+    )
+    view = LiveView(Console(width=100, height=40, force_terminal=False))
+    view(RunStarted("snapshot", "/src", "/out", "p", "/s.db", statistics=lambda: stats))
+    view(FilesDiscovered(3, 300, 0))
+    read = _file("a-rather-long-folder-name/and-a-longer-file-name.jsonl.gz", 1000)
+    pulse = _file("short.csv", 1000)
+    for file in (read, pulse):
+        view(FileStarted(file))
+    view(ChunkWritten(read, 5, 10, 500))
+    view(ChunkWritten(pulse, 9, 10, None))  # CSV reports no byte position
+
+    def shown(width: int) -> list[str]:
+        console = Console(width=width, height=40, record=True, force_terminal=False)
+        view.console = console
+        console.print(view._render())
+        return console.export_text().splitlines()
+
+    lines = shown(100)
+    assert lines[1] == "files 0 done · 0 failed · 2 in work · 1 waiting (of 3)"
+    assert re.fullmatch(r" {50} 0/3 files", lines[3])  # an empty bar, 50 wide
+    assert re.fullmatch(r"in flight [━╸]+ {15,17} 1\.0 / 4 MiB  readers busy 2/2", lines[4])
+    bars = lines[5:]
+    # Newest first; the long key loses its start, and both bars begin in the same column.
+    assert bars[0].startswith("short.csv ")
+    assert re.match(r"…\S*and-a-longer-file-name\.jsonl\.gz [━╸]", bars[1])
+    assert bars[0].index("━") == bars[1].index("━") == 41
+    assert re.search(r"[━╸ ]{30}     \?% 9 rows of 0\.0 MB$", bars[0])
+    assert re.search(r"[━╸ ]{30}  50\.0% 5 rows of 0\.0 MB$", bars[1])
+
+    narrow = shown(60)
+    assert len(narrow) == len(lines)  # cut at the edge, each line still one line
+    assert all(len(line) <= 60 for line in narrow)
+    assert narrow[2].startswith("rows 14  bytes 0.0 MB")
+    assert narrow[2].endswith("…")

@@ -2,8 +2,11 @@
 
 ``LiveView`` is an ``EventHandler`` fed by the runner's typed events from any thread; handling
 an event only updates counters under a lock, and all drawing happens on rich's refresh thread,
-so the cost to the run does not grow with the redraw work. Without a terminal, ``LogView`` and
-``JsonLogView`` (in ``replicator.cli.logs``) write log lines instead.
+so the cost to the run does not grow with the redraw work. Each line of the view is one ``Text``,
+progress bars included (``_bar``): laying out tables of bars took more than half of each frame's
+time, and the view must cost the run next to nothing (``tests/benchmarks/viewcost.py`` measures
+what it costs). Without a terminal, ``LogView`` and ``JsonLogView`` (in ``replicator.cli.logs``)
+write log lines instead.
 """
 
 from __future__ import annotations
@@ -69,12 +72,12 @@ class LiveView:
             parts: list[RenderableType] = [
                 _header(t, self.console.size.width),
                 *self._totals(t),
-                _pressure(t, stats),
+                _pressure(self.console, t, stats),
             ]
             if t.mode == "watch":
                 parts.append(_discovery(t, stats))
             room = self.console.size.height - _FIXED_LINES - len(t.recent)
-            parts.extend(_file_bars(t, max(1, min(room, _MAX_FILE_BARS))))
+            parts.extend(_file_bars(self.console, t, max(1, min(room, _MAX_FILE_BARS))))
             parts.extend(_recent(t))
             return Group(*parts)
 
@@ -86,6 +89,8 @@ class LiveView:
             " · ",
             (f"{t.failed:,} failed", "red" if t.failed else ""),
             f" · {len(t.in_work):,} in work",
+            no_wrap=True,
+            overflow="ellipsis",
         )
         if t.committing:
             files.append(f" · {len(t.committing):,} committing")
@@ -105,18 +110,39 @@ class LiveView:
             f"{rows_s:,.0f} rows/s {_size(bytes_s)}/s  ",
             ("avg ", "bold"),
             f"{t.rows / t.elapsed:,.0f} rows/s {_size(t.bytes_read / t.elapsed)}/s",
+            no_wrap=True,
+            overflow="ellipsis",
         )
         if t.bad_rows:
             rows.append(f"  bad rows {t.bad_rows:,} (dead-lettered)", style="yellow")
         parts: list[RenderableType] = [files, rows]
         if t.mode == "snapshot" and t.discovered:
-            bar = Table.grid(padding=(0, 1))
-            bar.add_row(
-                ProgressBar(total=t.discovered, completed=t.done, width=50),
-                Text(f"{t.done:,}/{t.discovered:,} files"),
-            )
-            parts.append(bar)
+            bar = _bar(self.console, t.discovered, t.done, 50)
+            parts.append(_line(bar, f"{t.done:,}/{t.discovered:,} files"))
         return parts
+
+
+def _bar(console: Console, total: int | None, completed: int, width: int) -> Text:
+    """rich's progress bar (``total`` None: a pulse) as text, to go into a line of the view."""
+    bar = ProgressBar(total=total, completed=completed, width=width)
+    text = Text(no_wrap=True)
+    for segment in console.render(bar, console.options.update(width=width)):
+        text.append(segment.text, segment.style)
+    text.align("left", width)  # without colours rich leaves out the bar's empty part
+    return text
+
+
+def _line(*cells: str | Text | tuple[str, str]) -> Text:
+    """One line of cells a space apart, cut at the terminal's edge rather than wrapped."""
+    line = Text(no_wrap=True, overflow="ellipsis")
+    for i, cell in enumerate(cells):
+        if i:
+            line.append(" ")
+        if isinstance(cell, tuple):
+            line.append(*cell)
+        else:
+            line.append(cell)
+    return line
 
 
 def _header(t: Tally, width: int) -> Text:
@@ -134,30 +160,24 @@ def _header(t: Tally, width: int) -> Text:
     )
 
 
-def _pressure(t: Tally, stats: RunStatistics | None) -> RenderableType:
-    grid = Table.grid(padding=(0, 1))
-    cells: list[RenderableType] = []
-    if stats is not None and stats.bytes_in_flight is not None and stats.inflight_limit:
+def _pressure(console: Console, t: Tally, stats: RunStatistics | None) -> Text:
+    if stats is None:
+        return _line(f"readers busy {len(t.in_work)}")
+    cells: list[str | Text | tuple[str, str]] = []
+    if stats.bytes_in_flight is not None and stats.inflight_limit:
+        inflight = min(stats.bytes_in_flight, stats.inflight_limit)
         cells += [
-            Text("in flight", style="bold"),
-            ProgressBar(
-                total=stats.inflight_limit,
-                completed=min(stats.bytes_in_flight, stats.inflight_limit),
-                width=20,
-            ),
+            ("in flight", "bold"),
+            _bar(console, stats.inflight_limit, inflight, 20),
             # In MiB: the unit the limit is usually given in (--inflight-limit 256MiB).
-            Text(f"{stats.bytes_in_flight / 2**20:,.1f} / {stats.inflight_limit / 2**20:,.0f} MiB"),
+            f"{stats.bytes_in_flight / 2**20:,.1f} / {stats.inflight_limit / 2**20:,.0f} MiB",
         ]
-    if stats is not None and stats.chunks_queued is not None:
-        cells.append(Text(f" chunks queued {stats.chunks_queued:,}"))
-    if stats is not None:
-        cells.append(Text(f" readers busy {stats.readers_busy}/{stats.readers}"))
-        if stats.files_queued:
-            cells.append(Text(f" files queued {stats.files_queued:,}"))
-    else:
-        cells.append(Text(f"readers busy {len(t.in_work)}"))
-    grid.add_row(*cells)
-    return grid
+    if stats.chunks_queued is not None:
+        cells.append(f" chunks queued {stats.chunks_queued:,}")
+    cells.append(f" readers busy {stats.readers_busy}/{stats.readers}")
+    if stats.files_queued:
+        cells.append(f" files queued {stats.files_queued:,}")
+    return _line(*cells)
 
 
 def _discovery(t: Tally, stats: RunStatistics | None) -> Text:
@@ -179,25 +199,23 @@ def _discovery(t: Tally, stats: RunStatistics | None) -> Text:
     return line
 
 
-def _file_bars(t: Tally, cap: int) -> list[RenderableType]:
+def _file_bars(console: Console, t: Tally, cap: int) -> list[RenderableType]:
     if not t.in_work:
         return []
-    grid = Table.grid(padding=(0, 1))
     newest = list(reversed(t.in_work.values()))
-    for work in newest[:cap]:
+    shown = newest[:cap]
+    keys = [_short(work.file.key) for work in shown]
+    width = max(len(k) for k in keys)  # the keys' column, as wide as the longest shown
+    parts: list[RenderableType] = []
+    for key, work in zip(keys, shown, strict=True):
         size = max(work.file.size, 1)
         if work.position:
-            bar = ProgressBar(total=size, completed=min(work.position, size), width=30)
+            bar = _bar(console, size, min(work.position, size), 30)
             done = Text(f"{100 * work.position / size:5.1f}%")
         else:  # the format reports no byte position (CSV, say): a pulse, and its size
-            bar, done = ProgressBar(total=None, width=30), Text("    ?%", style="dim")
-        grid.add_row(
-            Text(_short(work.file.key), style="cyan", no_wrap=True),
-            bar,
-            done,
-            Text(f"{work.rows:,} rows of {_size(work.file.size)}", style="dim"),
-        )
-    parts: list[RenderableType] = [grid]
+            bar, done = _bar(console, None, 0, 30), Text("    ?%", style="dim")
+        rows = f"{work.rows:,} rows of {_size(work.file.size)}"
+        parts.append(_line((key.ljust(width), "cyan"), bar, done, (rows, "dim")))
     if len(newest) > cap:
         parts.append(Text(f"… and {len(newest) - cap:,} more files in work", style="dim"))
     return parts

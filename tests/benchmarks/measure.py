@@ -23,6 +23,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _PEAK = str(Path(__file__).with_name("peak.py"))
 
@@ -40,6 +41,7 @@ class Measurement:
     output_bytes: int  # what the command wrote (to the terminal, or to stderr)
     tail: str  # the end of that output, to explain failures
     timed_out: bool = False
+    report: dict[str, Any] | None = None  # what the command wrote, for tools that report
 
 
 def measure(

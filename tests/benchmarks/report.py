@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import subprocess
 import time
 from collections.abc import Sequence
@@ -113,8 +114,32 @@ def markdown(
             + ", ".join(busy)
             + "; those times are skewed."
         )
-    lines += [f"- {note}" for note in notes]
+    lines += [f"- {note}" for note in [*map(_view_note, _view_cases(results)), *notes]]
     return "\n".join(lines) + "\n"
+
+
+def _view_cases(results: Sequence[CaseResult]) -> list[CaseResult]:
+    return [r for r in results if r.view_cost is not None]
+
+
+def _view_note(result: CaseResult) -> str:
+    """What the live view cost, measured directly, and the A/B round by round."""
+    view, quiet = result.tools
+    reports = [m.report for m in view.runs if m.report is not None]
+    cpu = statistics.median(r["cpu"] for r in reports)
+    frames = statistics.median(r["calls"].get("frames", 0) for r in reports)
+    events = statistics.median(r["calls"].get("events", 0) for r in reports)
+    paired = result.paired
+    spread = f"{min(paired):.2f} to {max(paired):.2f}" if len(paired) > 1 else "one round"
+    return (
+        f"{result.case.name}: the view's own CPU time (`viewcost.py`: drawing {frames:,.0f} "
+        f"frames, counting {events:,.0f} events, its imports, start, stop and summary table) was "
+        f"{cpu:.3f} s, median of {len(reports)} run(s): {result.view_cost:.1%} of the {quiet.wall:.2f} s "
+        "the run takes without it, the most it can add to the wall time. That share is the "
+        f"target's. The A/B round by round (view on / --quiet): median "
+        f"{statistics.median(paired):.2f}, {spread}; those ratios also carry the drift of the "
+        "machine between two runs."
+    )
 
 
 def _rule() -> str:
@@ -178,6 +203,8 @@ def as_json(
                 "target": r.case.target.describe() if r.case.target else None,
                 "ratio": r.ratio,
                 "cpu_ratio": r.cpu_ratio,
+                "paired_ratios": r.paired,
+                "view_cost": r.view_cost,
                 "other_cpu": r.other_cpu,
                 "elapsed": r.elapsed,
                 "verdict": r.verdict,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
@@ -9,8 +10,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 
@@ -70,13 +72,48 @@ class CaseResult:
         return self.tools[0].cpu / self.tools[1].cpu
 
     @property
+    def paired(self) -> list[float]:
+        """The first tool's wall time over the second's, round by round: the two runs of a
+        round ran one after the other, so slow drift of the machine cancels out of each."""
+        if len(self.tools) != 2 or not self.ok:
+            return []
+        a, b = self.tools
+        return [x.wall / y.wall for x, y in zip(a.runs, b.runs, strict=False)]
+
+    @property
+    def view_cost(self) -> float | None:
+        """The live view's own CPU time (median of the first tool's runs, as ``viewcost.py``
+        reports it) over the median wall time of the second tool, which runs without it."""
+        if len(self.tools) != 2 or not self.ok:
+            return None
+        reports = [m.report for m in self.tools[0].runs if m.report is not None]
+        if not reports or len(reports) != len(self.tools[0].runs):
+            return None
+        return float(statistics.median(r["cpu"] for r in reports)) / self.tools[1].wall
+
+    @property
     def verdict(self) -> str:
         if not self.ok:
             return "ERROR"
-        if self.case.target is None:
+        target = self.case.target
+        if target is None:
             return ""
-        met = self.case.target.met(self.ratio, self.tools[0].peak_rss)
+        if target.kind == "rss<=":
+            met = target.met(self.tools[0].peak_rss)
+        elif target.kind == "view<=":
+            met = target.met(self.view_cost)
+            if met and _slower_beyond(self.paired, 1 + target.limit):
+                met = False  # the A/B says otherwise: trust it over the direct measure
+        else:
+            met = target.met(self.ratio)
         return "" if met is None else ("pass" if met else "FAIL")
+
+
+def _slower_beyond(ratios: list[float], limit: float) -> bool:
+    """Whether at least three rounds in four had the first tool slower than ``limit``."""
+    if not ratios:
+        return False
+    return sum(r > limit for r in ratios) >= 0.75 * len(ratios)
 
 
 def run_case(
@@ -102,6 +139,9 @@ def run_case(
                     tool.argv(run), env=env, cwd=str(REPO), timeout=timeout, terminal=tool.terminal
                 )
                 error = _failure(m) or check_outputs(run / "out", case.corpus)
+                if tool.report:
+                    m = replace(m, report=_report(run / tool.report))
+                    error = error or ("no report" if m.report is None else None)
             finally:
                 shutil.rmtree(run, ignore_errors=True)
             result.runs.append(m)
@@ -118,6 +158,15 @@ def run_case(
         ours = sum(m.cpu for r in results for m in r.runs) + _own_cpu() - own
         other = max(0.0, busy_after - busy - ours)
     return CaseResult(case, results, other, elapsed)
+
+
+def _report(path: Path) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            report: dict[str, Any] = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return report
 
 
 def _settle() -> None:

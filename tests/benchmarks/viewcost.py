@@ -1,0 +1,131 @@
+"""``python -m tests.benchmarks.viewcost RESULT -- ARGS...``: run ``replicate ARGS`` in this
+process with the live view's own work timed, and write what it cost to RESULT (JSON).
+
+Why: the A/B row (view on against ``--quiet``) compares two whole runs, and on a shared machine
+run-to-run drift is larger than the 3% the issue allows, in both directions. This measures the
+view's cost directly: the CPU time (``time.thread_time``: user and system time of the calling
+thread) of everything the view adds to a run:
+
+- importing the view's modules, which a ``--quiet`` run never imports;
+- each frame: building it, laying it out and writing it to the terminal (rich's
+  ``Live.refresh``, on rich's refresh thread);
+- counting each event (``LiveView.__call__``, on whichever thread sends the event);
+- starting and stopping the view, and printing the summary table at the end.
+
+Their sum bounds what the view can add to the wall time: all of it, if none of it ran beside the
+run's own work. Only timers are added; what runs is replicator's own code. With ``--quiet`` in
+ARGS nothing is timed (the view is not used), so both sides of the A/B start the same way.
+RESULT gets ``{"cpu": s, "parts": {part: s}, "calls": {part: n}}``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Meter:
+    """CPU seconds and calls per part, from any thread. Each thread adds to its own counts, so
+    the timers take no lock. A call made while the same thread is already inside a timed call
+    (``Live.stop`` drawing its last frame) counts as a call, but its time counts only in the
+    outer part: no time counts twice."""
+
+    def __init__(self) -> None:
+        self._threads: list[dict[str, list[float]]] = []  # per thread: part -> [seconds, calls]
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def add(self, part: str, seconds: float) -> None:
+        counts = getattr(self._local, "counts", None)
+        if counts is None:
+            counts = self._local.counts = {}
+            with self._lock:
+                self._threads.append(counts)
+        total = counts.setdefault(part, [0.0, 0])
+        total[0] += seconds
+        total[1] += 1
+
+    def wrap(self, part: str, function: F) -> F:
+        @functools.wraps(function)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            local = self._local
+            if getattr(local, "inside", False):  # counted, its time in the outer part's
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    self.add(part, 0.0)
+            local.inside = True
+            started = time.thread_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.add(part, time.thread_time() - started)
+                local.inside = False
+
+        return timed  # type: ignore[return-value]
+
+    def result(self) -> dict[str, Any]:
+        seconds: dict[str, float] = defaultdict(float)
+        calls: dict[str, int] = defaultdict(int)
+        with self._lock:
+            for counts in self._threads:
+                for part, (spent, n) in counts.items():
+                    seconds[part] += spent
+                    calls[part] += int(n)
+        return {"cpu": sum(seconds.values()), "parts": dict(seconds), "calls": dict(calls)}
+
+
+def instrument(meter: Meter) -> None:
+    """Import the view's modules (timed) and put timers on the view's work."""
+    from replicator.cli import app  # noqa: PLC0415 - imported by both sides of the A/B
+
+    started = time.thread_time()
+    import rich.live  # noqa: PLC0415 - the import is part of the view's cost
+
+    from replicator.cli import progress  # noqa: PLC0415
+
+    meter.add("import", time.thread_time() - started)
+    live = rich.live.Live
+    live.refresh = meter.wrap("frames", live.refresh)  # type: ignore[method-assign]
+    live.start = meter.wrap("start and stop", live.start)  # type: ignore[method-assign]
+    live.stop = meter.wrap("start and stop", live.stop)  # type: ignore[method-assign]
+    view = progress.LiveView
+    view.__call__ = meter.wrap("events", view.__call__)  # type: ignore[method-assign]
+    app._finish = meter.wrap("summary", app._finish)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2 or argv[1] != "--":
+        sys.stderr.write("usage: python -m tests.benchmarks.viewcost RESULT -- ARGS...\n")
+        return 2
+    result, args = argv[0], argv[2:]
+    meter = Meter()
+    if "--quiet" not in args:
+        instrument(meter)
+    from replicator.cli.app import main as replicate  # noqa: PLC0415
+
+    sys.argv = ["replicate", *args]
+    code: int | str | None = 0
+    try:
+        replicate()
+    except SystemExit as exit_:
+        code = exit_.code
+    finally:
+        with open(result, "w", encoding="utf-8") as f:
+            json.dump(meter.result(), f)
+    if code is None or isinstance(code, int):
+        return code or 0
+    sys.stderr.write(f"{code}\n")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
