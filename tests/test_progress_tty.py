@@ -16,8 +16,9 @@ from pathlib import Path
 
 import orjson
 import pytest
-from rich.console import Console
+from rich.console import Console, RenderableType
 
+from replicator.cli import progress
 from replicator.cli.logs import JsonLogView, LogView
 from replicator.cli.progress import LiveView
 from replicator.cli.tally import redact
@@ -347,3 +348,49 @@ def test_live_view_lines_line_up_and_are_cut_not_wrapped_on_a_narrow_terminal() 
     assert all(len(line) <= 60 for line in narrow)
     assert narrow[2].startswith("rows 14  bytes 0.0 MB")
     assert narrow[2].endswith("…")
+
+
+def test_live_view_senders_only_queue_events_and_never_hold_more_than_the_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    view = LiveView(Console(file=io.StringIO(), width=100, force_terminal=False))
+    file = _file("a.csv")
+    view(FilesDiscovered(3, 300, 0))
+    view(FileStarted(file))
+    assert (view.tally.discovered, len(view.tally.in_work)) == (0, 0)  # queued, not counted
+    view._render()  # the drawing thread counts what is queued
+    assert (view.tally.discovered, len(view.tally.in_work)) == (3, 1)
+
+    monkeypatch.setattr(progress, "_MAX_PENDING", 3)
+    for rows in range(1, 6):  # nothing draws: the sender that passes the bound counts them
+        view(ChunkWritten(file, rows, 10, None))
+    assert len(view._pending) <= 3
+    view._count_pending()
+    assert view.tally.rows == 15
+
+
+def test_live_view_spaces_dear_frames_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    def frames_in_a_second(cost: float) -> int:
+        console = Console(file=io.StringIO(), width=100, force_terminal=True)
+        view = LiveView(console, refresh_per_second=20)
+        drawn = 0
+        render = view._render
+
+        def dear() -> RenderableType:
+            nonlocal drawn
+            drawn += 1
+            started = time.thread_time()
+            while time.thread_time() - started < cost:
+                pass
+            return render()
+
+        monkeypatch.setattr(view, "_render", dear)
+        view._live.get_renderable = dear
+        with view:
+            time.sleep(1.0)
+        return drawn
+
+    monkeypatch.setattr(progress, "_DRAW_SHARE", 0.05)
+    # Cheap frames come at the rate asked (20 a second); 10 ms ones 0.2 s apart (5% of a core).
+    assert frames_in_a_second(0.0) >= 10
+    assert frames_in_a_second(0.01) <= 8

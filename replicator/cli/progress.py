@@ -1,18 +1,21 @@
 """What a person sees while a run works on a terminal: a live view redrawn a few times a second.
 
-``LiveView`` is an ``EventHandler`` fed by the runner's typed events from any thread; handling
-an event only updates counters under a lock, and all drawing happens on rich's refresh thread,
-so the cost to the run does not grow with the redraw work. Each line of the view is one ``Text``,
-progress bars included (``_bar``): laying out tables of bars took more than half of each frame's
-time, and the view must cost the run next to nothing (``tests/benchmarks/viewcost.py`` measures
-what it costs). Without a terminal, ``LogView`` and ``JsonLogView`` (in ``replicator.cli.logs``)
-write log lines instead.
+``LiveView`` is an ``EventHandler`` fed by the runner's typed events from any thread. Handling
+an event only queues it; counting and drawing happen on the view's own thread, so the run's
+threads never wait for the view. The view must cost the run next to nothing
+(``tests/benchmarks/viewcost.py`` measures it): its thread draws at most 4 frames a second,
+spaced so that drawing takes at most a quarter of a percent of one core, and each line is one
+``Text``, progress bars included (``_bar``), since laying out tables of bars took more than half
+of a frame's time.
+Without a terminal, ``LogView`` and ``JsonLogView`` (in ``replicator.cli.logs``) write log lines
+instead.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from types import TracebackType
 
 from rich.console import Console, Group, RenderableType
@@ -27,8 +30,14 @@ from replicator.runner.events import Event, RunStatistics, RunSummary
 
 __all__ = ["LiveView", "LogView", "render_summary"]
 
-_REFRESH_PER_SECOND = 4
+_REFRESH_PER_SECOND = 4  # at most; fewer when frames are dear (see _DRAW_SHARE)
+# Drawing may take this share of one core. On the benchmark's 2-core machine a frame costs 1 ms
+# when idle and 3 ms in a busy run, whose view then draws about one frame a second; the wall time
+# the frames cost a busy run can be up to twice their CPU time (threads contend for the GIL).
+_DRAW_SHARE = 0.0025
+_SLOWEST_REFRESH = 1.0  # seconds between frames, however dear
 _MAX_FILE_BARS = 20
+_MAX_PENDING = 10_000  # events queued for the drawing thread before the sender counts them
 _FIXED_LINES = 8  # header, totals, pressure, discovery, margins: what the file bars must leave
 
 
@@ -40,16 +49,19 @@ class LiveView:
         self.console = console
         self.lock = threading.Lock()
         self.tally = Tally()
+        self._pending: deque[Event] = deque()
         self._rates = RateMeter()
+        self._interval = 1 / refresh_per_second
+        # Frames are drawn by this view's own thread, not rich's: it spaces them by their cost.
         self._live = Live(
-            get_renderable=self._render,
-            console=console,
-            refresh_per_second=refresh_per_second,
-            transient=True,
+            get_renderable=self._render, console=console, auto_refresh=False, transient=True
         )
+        self._stop = threading.Event()
+        self._drawer = threading.Thread(target=self._draw, name="live-view", daemon=True)
 
     def __enter__(self) -> LiveView:
         self._live.__enter__()
+        self._drawer.start()
         return self
 
     def __exit__(
@@ -58,13 +70,33 @@ class LiveView:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._stop.set()
+        self._drawer.join()
         self._live.__exit__(exc_type, exc, tb)
 
+    def _draw(self) -> None:
+        wait = self._interval
+        while not self._stop.wait(wait):
+            self._count_pending()  # the events' cost does not depend on how often frames come
+            started = time.thread_time()
+            self._live.refresh()
+            spent = time.thread_time() - started
+            wait = min(max(self._interval, spent / _DRAW_SHARE), _SLOWEST_REFRESH)
+
     def __call__(self, event: Event) -> None:
+        # The runner's threads only queue the event (a deque's append is atomic): counting is
+        # the drawing thread's work, so they never wait for a frame to be drawn.
+        self._pending.append(event)
+        if len(self._pending) > _MAX_PENDING:  # nothing draws (output blocked): stay bounded
+            self._count_pending()
+
+    def _count_pending(self) -> None:
         with self.lock:
-            self.tally.count(event)
+            for _ in range(len(self._pending)):
+                self.tally.count(self._pending.popleft())
 
     def _render(self) -> RenderableType:
+        self._count_pending()
         # Poll the runner outside the view's lock: it takes the runner's own locks.
         stats = self.tally.poll_statistics()
         with self.lock:

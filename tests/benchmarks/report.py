@@ -17,7 +17,13 @@ import pyarrow as pa
 
 from tests.benchmarks.cases import MB
 from tests.benchmarks.measure import Measurement
-from tests.benchmarks.suite import REPO, CaseResult, ToolResult
+from tests.benchmarks.suite import (
+    REPO,
+    CaseResult,
+    ToolResult,
+    median_view_cpu,
+    significantly_over,
+)
 
 _HEADER = (
     "| case | tool | files | input MB | rows | wall s (median) | rows/s | MB/s | CPU s "
@@ -124,21 +130,32 @@ def _view_cases(results: Sequence[CaseResult]) -> list[CaseResult]:
 
 def _view_note(result: CaseResult) -> str:
     """What the live view cost, measured directly, and the A/B round by round."""
-    view, quiet = result.tools
+    view, quiet = result.tools[:2]
     reports = [m.report for m in view.runs if m.report is not None]
-    cpu = statistics.median(r["cpu"] for r in reports)
     frames = statistics.median(r["calls"].get("frames", 0) for r in reports)
     events = statistics.median(r["calls"].get("events", 0) for r in reports)
+    note = (
+        f"{result.case.name}: the view's own CPU time (`viewcost.py`: {frames:,.0f} frames "
+        f"drawn, {events:,.0f} events taken and counted, its imports, start, stop and summary "
+        f"table) was {median_view_cpu(view) or 0:.3f} s, median of {len(reports)} run(s): "
+        f"{result.view_cost or 0:.1%} of the {quiet.wall:.2f} s the run takes without the view."
+    )
+    if result.view_load is not None and result.view_added is not None:
+        loud = result.tools[2]
+        note += (
+            f" The {loud.label} (own CPU {median_view_cpu(loud) or 0:.2f} s) added "
+            f"{result.view_added:.2f} s to the wall time (round by round, median): "
+            f"{result.view_load:.2f} s per second of the view's own time."
+        )
+    note += f" Estimated cost of the view: {result.view_estimate or 0:.1%} of the run."
     paired = result.paired
+    limit = 1 + (result.case.target.limit if result.case.target else 0.03)
     spread = f"{min(paired):.2f} to {max(paired):.2f}" if len(paired) > 1 else "one round"
-    return (
-        f"{result.case.name}: the view's own CPU time (`viewcost.py`: drawing {frames:,.0f} "
-        f"frames, counting {events:,.0f} events, its imports, start, stop and summary table) was "
-        f"{cpu:.3f} s, median of {len(reports)} run(s): {result.view_cost:.1%} of the {quiet.wall:.2f} s "
-        "the run takes without it, the most it can add to the wall time. That share is the "
-        f"target's. The A/B round by round (view on / --quiet): median "
-        f"{statistics.median(paired):.2f}, {spread}; those ratios also carry the drift of the "
-        "machine between two runs."
+    over = "" if significantly_over(paired, limit) else "not "
+    return note + (
+        f" The A/B round by round (view on / --quiet): median {statistics.median(paired):.2f}, "
+        f"{spread}, {over}significantly over {limit:.2f} (sign test, 5%); these ratios also "
+        "carry the drift of the machine between two runs."
     )
 
 
@@ -205,6 +222,9 @@ def as_json(
                 "cpu_ratio": r.cpu_ratio,
                 "paired_ratios": r.paired,
                 "view_cost": r.view_cost,
+                "view_added": r.view_added,
+                "view_load": r.view_load,
+                "view_estimate": r.view_estimate,
                 "other_cpu": r.other_cpu,
                 "elapsed": r.elapsed,
                 "verdict": r.verdict,

@@ -1,5 +1,6 @@
-"""``python -m tests.benchmarks.viewcost RESULT -- ARGS...``: run ``replicate ARGS`` in this
-process with the live view's own work timed, and write what it cost to RESULT (JSON).
+"""``python -m tests.benchmarks.viewcost RESULT [--frames-per-second N] -- ARGS...``: run
+``replicate ARGS`` in this process with the live view's own work timed, and write what it cost to
+RESULT (JSON).
 
 Why: the A/B row (view on against ``--quiet``) compares two whole runs, and on a shared machine
 run-to-run drift is larger than the 3% the issue allows, in both directions. This measures the
@@ -8,18 +9,25 @@ thread) of everything the view adds to a run:
 
 - importing the view's modules, which a ``--quiet`` run never imports;
 - each frame: building it, laying it out and writing it to the terminal (rich's
-  ``Live.refresh``, on rich's refresh thread);
-- counting each event (``LiveView.__call__``, on whichever thread sends the event);
+  ``Live.refresh``, on the view's thread);
+- taking each event (``LiveView.__call__``, on whichever thread sends it) and counting it
+  (``LiveView._count_pending``, on the view's thread);
 - starting and stopping the view, and printing the summary table at the end.
 
 Their sum bounds what the view can add to the wall time: all of it, if none of it ran beside the
 run's own work. Only timers are added; what runs is replicator's own code. With ``--quiet`` in
 ARGS nothing is timed (the view is not used), so both sides of the A/B start the same way.
 RESULT gets ``{"cpu": s, "parts": {part: s}, "calls": {part: n}}``.
+
+``--frames-per-second N`` makes the view draw N frames a second whatever they cost, instead of
+its own pace: at 40 the view's cost to the wall time is large enough to stand out of the noise
+between runs, to check that it is about its own CPU time (and not, say, twice that from threads
+contending for the GIL).
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
 import json
 import sys
@@ -29,7 +37,10 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from rich.console import Console
+
 F = TypeVar("F", bound=Callable[..., Any])
+_USAGE = "python -m tests.benchmarks.viewcost RESULT [--frames-per-second N] -- ARGS..."
 
 
 class Meter:
@@ -83,7 +94,7 @@ class Meter:
         return {"cpu": sum(seconds.values()), "parts": dict(seconds), "calls": dict(calls)}
 
 
-def instrument(meter: Meter) -> None:
+def instrument(meter: Meter, frames_per_second: float | None) -> None:
     """Import the view's modules (timed) and put timers on the view's work."""
     from replicator.cli import app  # noqa: PLC0415 - imported by both sides of the A/B
 
@@ -99,17 +110,33 @@ def instrument(meter: Meter) -> None:
     live.stop = meter.wrap("start and stop", live.stop)  # type: ignore[method-assign]
     view = progress.LiveView
     view.__call__ = meter.wrap("events", view.__call__)  # type: ignore[method-assign]
+    view._count_pending = meter.wrap("events", view._count_pending)  # type: ignore[method-assign]
     app._finish = meter.wrap("summary", app._finish)
+    if frames_per_second is not None:
+        progress._DRAW_SHARE = 1.0  # no spacing by cost: every frame at the rate given
+        init = view.__init__
+
+        def at_rate(
+            self: progress.LiveView, console: Console, refresh_per_second: float = 0
+        ) -> None:
+            init(self, console, frames_per_second)
+
+        view.__init__ = at_rate  # type: ignore[method-assign]
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 2 or argv[1] != "--":
-        sys.stderr.write("usage: python -m tests.benchmarks.viewcost RESULT -- ARGS...\n")
+    if "--" not in argv:
+        sys.stderr.write(f"usage: {_USAGE}\n")
         return 2
-    result, args = argv[0], argv[2:]
+    split = argv.index("--")
+    parser = argparse.ArgumentParser(prog="python -m tests.benchmarks.viewcost", usage=_USAGE)
+    parser.add_argument("result")
+    parser.add_argument("--frames-per-second", type=float, default=None)
+    options = parser.parse_args(argv[:split])
+    args = argv[split + 1 :]
     meter = Meter()
     if "--quiet" not in args:
-        instrument(meter)
+        instrument(meter, options.frames_per_second)
     from replicator.cli.app import main as replicate  # noqa: PLC0415
 
     sys.argv = ["replicate", *args]
@@ -119,7 +146,7 @@ def main(argv: list[str]) -> int:
     except SystemExit as exit_:
         code = exit_.code
     finally:
-        with open(result, "w", encoding="utf-8") as f:
+        with open(options.result, "w", encoding="utf-8") as f:
             json.dump(meter.result(), f)
     if code is None or isinstance(code, int):
         return code or 0
