@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.benchmarks import baseline
-from tests.benchmarks.cases import Case, Target, timed_view
+from tests.benchmarks.cases import Case, Target, replicator, timed_view
 from tests.benchmarks.corpus import Corpus, ensure_corpus, load_manifest, table_for
 from tests.benchmarks.measure import Measurement, measure
 from tests.benchmarks.suite import REPO, CaseResult, ToolResult, local_env, significantly_over
@@ -160,19 +160,25 @@ def test_targets_judge_the_ratio_the_peak_memory_or_the_view_cost() -> None:
 def _view_case(
     view_cpu: float, walls: list[tuple[float, float]], loud: list[tuple[float, float]] = ()
 ) -> CaseResult:
-    """A progress case as the suite records it: (view on, --quiet) wall times per round, and
-    for the view at 40 frames/s, (wall time, the view's own CPU time) per round."""
+    """A progress case as the suite records it: (view on, --quiet) wall times per round, the
+    view's own CPU time in the timed runs, and for the view at 40 frames/s, (wall time, its own
+    CPU time) per round."""
     corpus = Corpus("jsonl", Path("."), 1, 1.0, ())
-    tools = (timed_view("view", "src"), timed_view("quiet", "src", "--quiet"))
+    tools = (
+        replicator("view", "src", terminal=True),
+        replicator("quiet", "src", "--quiet", terminal=True),
+        timed_view("timed", "src"),
+    )
     if loud:
         tools += (timed_view("loud", "src", frames_per_second=40),)
     case = Case("progress", corpus, tools, Target("view<=", 0.03))
-    view, quiet = ToolResult("view", ""), ToolResult("quiet", "")
-    report = {"cpu": view_cpu, "parts": {}, "calls": {"frames": 10}}
+    view, quiet, timed = ToolResult("view", ""), ToolResult("quiet", ""), ToolResult("timed", "")
     for a, b in walls:
-        view.runs.append(Measurement(a, 1.0, 1, 0, 0, "", report=report))
-        quiet.runs.append(Measurement(b, 1.0, 1, 0, 0, "", report={"cpu": 0.0}))
-    results = [view, quiet]
+        view.runs.append(Measurement(a, 1.0, 1, 0, 0, ""))
+        quiet.runs.append(Measurement(b, 1.0, 1, 0, 0, ""))
+        report = {"cpu": view_cpu, "parts": {}, "calls": {"frames": 10}}
+        timed.runs.append(Measurement(a, 1.0, 1, 0, 0, "", report=report))
+    results = [view, quiet, timed]
     if loud:
         fast = ToolResult("loud", "")
         for wall, cpu in loud:
@@ -272,19 +278,19 @@ def test_the_suite_runs_end_to_end_at_a_tiny_scale(tmp_path: Path) -> None:
     assert cases["csv"]["ratio"] == pytest.approx(replicator["median_wall"] / base["median_wall"])
     assert cases["csv"]["cpu_ratio"] == pytest.approx(replicator["median_cpu"] / base["median_cpu"])
     progress = cases["jsonl: progress view vs --quiet"]
-    view, quiet, loud = progress["tools"]
+    view, quiet, timed, loud = progress["tools"]
     assert view["runs"][0]["output_bytes"] > 500  # the live view drew on the pty
     assert quiet["runs"][0]["output_bytes"] == 0
-    drawn = view["runs"][0]["report"]
+    assert view["runs"][0]["report"] is None  # the A/B runs replicator as it is
+    drawn = timed["runs"][0]["report"]
     assert drawn["calls"]["frames"] >= 1
     assert drawn["calls"]["events"] > 10  # each file sends several
     assert drawn["cpu"] == pytest.approx(sum(drawn["parts"].values()))
     assert drawn["cpu"] > 0
-    assert quiet["runs"][0]["report"] == {"cpu": 0, "parts": {}, "calls": {}}
     assert progress["view_cost"] == pytest.approx(drawn["cpu"] / quiet["median_wall"])
     assert progress["target"] == "view's cost <= 3% of the run"
 
-    assert loud["label"] == "view at 40 frames/s"
+    assert loud["label"] == "view at 40 frames/s, timed"
     assert loud["runs"][0]["report"]["cpu"] > 0
     assert progress["view_added"] == pytest.approx(loud["median_wall"] - quiet["median_wall"])
     assert progress["verdict"] in ("pass", "FAIL")

@@ -127,13 +127,14 @@ def _aux_cases(options: Options, aux: Corpus, notes: list[str]) -> list[Case]:
                 "(the watch command does not exist yet)."
             )
     if "progress" in options.names:
-        # Both through viewcost.py, so they start the same way; with --quiet it times nothing.
+        # The A/B runs replicator as it is; viewcost.py times the view in runs of its own.
         src = str(aux.root)
-        view = timed_view("replicator (view on)", src)
-        quiet = timed_view("replicator --quiet", src, "--quiet")
-        fast = f"view at {_LOUD_FRAMES:g} frames/s"
+        view = replicator("replicator (view on)", src, terminal=True)
+        quiet = replicator("replicator --quiet", src, "--quiet", terminal=True)
+        timed = timed_view("view on, timed", src)
+        fast = f"view at {_LOUD_FRAMES:g} frames/s, timed"
         loud = timed_view(fast, src, frames_per_second=_LOUD_FRAMES)
         name = f"{aux.name}: progress view vs --quiet"
         target = Target("view<=", _VIEW_DIFFERENCE)
-        cases.append(Case(name, aux, (view, quiet, loud), target))
+        cases.append(Case(name, aux, (view, quiet, timed, loud), target))
     return cases

@@ -130,18 +130,18 @@ def _view_cases(results: Sequence[CaseResult]) -> list[CaseResult]:
 
 def _view_note(result: CaseResult) -> str:
     """What the live view cost, measured directly, and the A/B round by round."""
-    view, quiet = result.tools[:2]
-    reports = [m.report for m in view.runs if m.report is not None]
+    quiet, timed = result.tools[1], result.tools[2]
+    reports = [m.report for m in timed.runs if m.report is not None]
     frames = statistics.median(r["calls"].get("frames", 0) for r in reports)
     events = statistics.median(r["calls"].get("events", 0) for r in reports)
     note = (
         f"{result.case.name}: the view's own CPU time (`viewcost.py`: {frames:,.0f} frames "
         f"drawn, {events:,.0f} events taken and counted, its imports, start, stop and summary "
-        f"table) was {median_view_cpu(view) or 0:.3f} s, median of {len(reports)} run(s): "
+        f"table) was {median_view_cpu(timed) or 0:.3f} s, median of {len(reports)} run(s): "
         f"{result.view_cost or 0:.1%} of the {quiet.wall:.2f} s the run takes without the view."
     )
     if result.view_load is not None and result.view_added is not None:
-        loud = result.tools[2]
+        loud = result.tools[3]
         note += (
             f" The {loud.label} (own CPU {median_view_cpu(loud) or 0:.2f} s) added "
             f"{result.view_added:.2f} s to the wall time (round by round, median): "

@@ -82,22 +82,24 @@ class CaseResult:
         a, b = self.tools[:2]
         return [x.wall / y.wall for x, y in zip(a.runs, b.runs, strict=False)]
 
+    # The progress case: (view on, --quiet, view on timed, view at a high rate timed).
+
     @property
     def view_cost(self) -> float | None:
-        """The live view's own CPU time (median of the first tool's runs, as ``viewcost.py``
+        """The live view's own CPU time (median of the third tool's runs, as ``viewcost.py``
         reports it) over the median wall time of the second tool, which runs without it."""
-        if len(self.tools) < 2 or not self.ok:
+        if len(self.tools) < 3 or not self.ok:
             return None
-        cpu = median_view_cpu(self.tools[0])
+        cpu = median_view_cpu(self.tools[2])
         return None if cpu is None else cpu / self.tools[1].wall
 
     @property
     def view_added(self) -> float | None:
-        """With a third tool, the view at a high frame rate: the wall time it added to the second
+        """The wall time the view at a high frame rate (the fourth tool) added to the second
         tool's runs, round by round (median), in seconds."""
-        if len(self.tools) < 3 or not self.ok:
+        if len(self.tools) < 4 or not self.ok:
             return None
-        quiet, loud = self.tools[1], self.tools[2]
+        quiet, loud = self.tools[1], self.tools[3]
         return statistics.median(
             x.wall - y.wall for x, y in zip(loud.runs, quiet.runs, strict=False)
         )
@@ -106,7 +108,7 @@ class CaseResult:
     def view_load(self) -> float | None:
         """Wall time added by the view at a high frame rate per second of its own CPU time."""
         added = self.view_added
-        cpu = median_view_cpu(self.tools[2]) if added is not None else None
+        cpu = median_view_cpu(self.tools[3]) if added is not None else None
         return None if added is None or not cpu else added / cpu
 
     @property
@@ -156,7 +158,9 @@ def run_case(
     case: Case, runs: int, work: Path, timeout: float, log: Callable[[str], None]
 ) -> CaseResult:
     """Run each tool ``runs`` times, interleaved with the order turned each round (A B, B A,
-    A B ...), so neither tool always runs right after the other. Blocks until all are done.
+    A B ...), so neither tool always runs right after the other. A case's first two tools are
+    the ones compared: they run first in each round, next to each other; any others follow
+    (A B C D, B A D C ...). Blocks until all are done.
 
     Before each run the dirty page cache is written out (``os.sync``, not timed): a tool that
     does not fsync its outputs would otherwise leave their write-back to slow down the next run.
@@ -167,7 +171,9 @@ def run_case(
     results = [ToolResult(t.label, _shown(t)) for t in case.tools]
     for i in range(runs):
         pairs = list(zip(case.tools, results, strict=True))
-        for tool, result in pairs if i % 2 == 0 else reversed(pairs):
+        if i % 2:  # the compared two first, in turned order; any others after, reversed
+            pairs = [*reversed(pairs[:2]), *reversed(pairs[2:])]
+        for tool, result in pairs:
             run = Path(tempfile.mkdtemp(prefix="run-", dir=work))
             try:
                 _settle()
