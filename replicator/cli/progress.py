@@ -6,9 +6,8 @@ threads never wait for the view. The view must cost the run next to nothing
 (``tests/benchmarks/viewcost.py`` measures it): its thread draws at most 4 frames a second,
 spaced so that drawing takes at most a quarter of a percent of one core, and each line is one
 ``Text``, progress bars included (``_bar``), since laying out tables of bars took more than half
-of a frame's time.
-Without a terminal, ``LogView`` and ``JsonLogView`` (in ``replicator.cli.logs``) write log lines
-instead.
+of a frame's time. Without a terminal, ``LogView`` and ``JsonLogView`` (in
+``replicator.cli.logs``) write log lines instead.
 """
 
 from __future__ import annotations
