@@ -86,7 +86,7 @@ def replicator(
     return Tool(label, argv, terminal)
 
 
-def timed_view(label: str, src: str, *extra: str, frames_per_second: float | None = None) -> Tool:
+def timed_view(label: str, src: str, frames_per_second: float | None = None) -> Tool:
     """``replicate snapshot`` on a terminal, with the live view's own CPU time measured."""
     rate = [] if frames_per_second is None else ["--frames-per-second", f"{frames_per_second:g}"]
 
@@ -103,7 +103,6 @@ def timed_view(label: str, src: str, *extra: str, frames_per_second: float | Non
             out(run),
             "--state",
             state(run),
-            *extra,
         ]
 
     return Tool(label, argv, terminal=True, report=VIEW_REPORT)

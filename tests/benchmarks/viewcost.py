@@ -15,8 +15,7 @@ thread) of everything the view adds to a run:
 - starting and stopping the view, and printing the summary table at the end.
 
 Only timers are added (about 1.5 us a timed call, counted in); what runs is replicator's own
-code. With ``--quiet`` in ARGS nothing is timed: the view is not used. RESULT gets
-``{"cpu": s, "parts": {part: s}, "calls": {part: n}}``.
+code. RESULT gets ``{"cpu": s, "parts": {part: s}, "calls": {part: n}}``.
 
 The view's CPU time is not all it costs the wall time: while its thread holds the GIL the run's
 threads cannot run Python. ``--frames-per-second N`` makes the view draw N frames a second
@@ -135,8 +134,7 @@ def main(argv: list[str]) -> int:
     options = parser.parse_args(argv[:split])
     args = argv[split + 1 :]
     meter = Meter()
-    if "--quiet" not in args:
-        instrument(meter, options.frames_per_second)
+    instrument(meter, options.frames_per_second)
     from replicator.cli.app import main as replicate  # noqa: PLC0415
 
     sys.argv = ["replicate", *args]
