@@ -13,7 +13,6 @@ from types import FrameType
 from typing import Any
 
 import typer
-from rich.console import Console
 
 from replicator.cli import options as opt
 from replicator.cli.plan_cmd import plan
@@ -65,11 +64,11 @@ def _signals(stop: StopToken) -> Iterator[None]:
 
 
 @contextmanager
-def _view(settings: Settings) -> Iterator[tuple[EventHandler, Console]]:
+def _view(settings: Settings) -> Iterator[EventHandler]:
     """The run's progress output (live view, text or JSON lines) and metrics server, if any."""
-    with _progress(settings) as (view, console):
+    with _progress(settings) as view:
         if settings.metrics_port is None:
-            yield view, console
+            yield view
             return
         from replicator.cli.logs import tee  # noqa: PLC0415 - see _progress
         from replicator.cli.metrics import Metrics, MetricsServer  # noqa: PLC0415
@@ -78,27 +77,30 @@ def _view(settings: Settings) -> Iterator[tuple[EventHandler, Console]]:
         with MetricsServer(metrics, settings.metrics_host, settings.metrics_port) as server:
             handler = tee(metrics, view)
             handler(Notice("info", f"metrics at {server.url}"))
-            yield handler, console
+            yield handler
 
 
 @contextmanager
-def _progress(settings: Settings) -> Iterator[tuple[EventHandler, Console]]:
-    console = Console(stderr=True)
+def _progress(settings: Settings) -> Iterator[EventHandler]:
     if settings.quiet:
-        yield ignore, console
+        yield ignore
         return
-    # Imported here, like the other parts a run may not use: start-up time is paid per run.
+    # Imported here, like the other parts a run may not use (rich among them): start-up time
+    # is paid per run.
+    from rich.console import Console  # noqa: PLC0415
+
     from replicator.cli.logs import JsonLogView, LogView  # noqa: PLC0415
     from replicator.cli.progress import LiveView  # noqa: PLC0415
 
+    console = Console(stderr=True)
     if settings.log_format == "json":
         # Machines read stdout: only JSON lines there; the summary is the run_finished record.
-        yield JsonLogView(sys.stdout), console
+        yield JsonLogView(sys.stdout)
     elif settings.log_format == "auto" and console.is_terminal:
         with LiveView(console) as live:
-            yield live, console
+            yield live
     else:
-        yield LogView(sys.stderr), console
+        yield LogView(sys.stderr)
 
 
 def _run(debug: bool, body: Callable[[], int]) -> None:
@@ -117,14 +119,16 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
     raise typer.Exit(code)
 
 
-def _finish(summary: RunSummary, console: Console, quiet: bool) -> int:
+def _finish(summary: RunSummary, quiet: bool) -> int:
     if not quiet:
+        from rich.console import Console  # noqa: PLC0415 - see _progress
+
         from replicator.cli.progress import render_summary  # noqa: PLC0415
 
         Console().print(render_summary(summary))
-    elif summary.failures:
-        for key, reason in summary.failures:
-            console.print(f"failed {key}: {reason}", highlight=False)
+    else:
+        # Plain lines: a reason is printed as it is, never read as markup.
+        sys.stderr.writelines(f"failed {key}: {reason}\n" for key, reason in summary.failures)
     if summary.files_failed or summary.files_failed_before:
         return EXIT_FAILED_FILES
     if summary.interrupted:
@@ -141,9 +145,9 @@ def _run_pipeline(
     def body() -> int:
         settings = _settings(config, options)
         stop = StopToken()
-        with _signals(stop), _view(settings) as (view, console):
+        with _signals(stop), _view(settings) as view:
             summary = run(settings, view, stop)
-        return _finish(summary, console, settings.quiet or settings.log_format == "json")
+        return _finish(summary, settings.quiet or settings.log_format == "json")
 
     _run(debug, body)
 

@@ -9,14 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
-from rich.console import Console, Group, RenderableType
-from rich.filesize import decimal
-from rich.table import Table
-from rich.text import Text
 
 from replicator.checkpoint.ledger import Ledger
 from replicator.checkpoint.location import _canonical as without_secrets
@@ -26,6 +22,10 @@ from replicator.config import Settings, build_settings, coerce, load_config
 from replicator.discovery.listing import list_files
 from replicator.model import FileInfo
 from replicator.runner.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.table import Table
 
 DEFAULT_SHOWN = 50
 
@@ -101,6 +101,12 @@ def _group_json(files: Sequence[FileInfo], shown: int | None) -> dict[str, Any]:
 
 def render_plan(plan: Plan, shown: int | None = DEFAULT_SHOWN) -> RenderableType:
     """The plan for a person: a summary, then the keys (at most ``shown`` per list)."""
+    # rich is imported where it is used: `replicate snapshot`, which loads this module for its
+    # command line, should not pay for it at start-up.
+    from rich.console import Group  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
+
     header = Text.assemble(("plan for pipeline ", "bold"), (plan.pipeline, "bold cyan"))
     summary = Table(show_header=False, box=None)
     summary.add_column("what", style="bold")
@@ -120,10 +126,16 @@ def render_plan(plan: Plan, shown: int | None = DEFAULT_SHOWN) -> RenderableType
 
 
 def _count(files: Sequence[FileInfo]) -> str:
+    from rich.filesize import decimal  # noqa: PLC0415 - see render_plan
+
     return f"{count_files(len(files))}, {decimal(sum(f.size for f in files))}"
 
 
 def _keys_table(title: str, files: Sequence[FileInfo], shown: int | None) -> Table:
+    from rich.filesize import decimal  # noqa: PLC0415 - see render_plan
+    from rich.table import Table  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
+
     listed = files if shown is None else files[:shown]
     if len(listed) < len(files):
         title += f" (first {len(listed):,} of {len(files):,}; --all shows every key)"
@@ -163,6 +175,8 @@ def plan(
         if json:
             typer.echo(orjson.dumps(plan_json(result, shown), option=orjson.OPT_INDENT_2).decode())
         else:
+            from rich.console import Console  # noqa: PLC0415 - see render_plan
+
             Console(highlight=False).print(render_plan(result, shown))
 
 

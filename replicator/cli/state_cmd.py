@@ -11,20 +11,20 @@ import traceback
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from replicator.checkpoint import FileRecord, SqliteCheckpointStore, Status, pipelines
 from replicator.checkpoint.ledger import WATERMARK, Ledger
 from replicator.checkpoint.location import default_state_path
 from replicator.cli import options as opt
 from replicator.errors import ConfigError, ReplicatorError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
 
 state_app = typer.Typer(
     name="state",
@@ -135,6 +135,10 @@ def _print_json_array(items: Iterable[object]) -> None:
 
 
 def _console() -> Console:
+    # rich is imported where it is used: `replicate snapshot`, which loads this module for its
+    # command line, should not pay for it at start-up.
+    from rich.console import Console  # noqa: PLC0415
+
     return Console(highlight=False)
 
 
@@ -183,6 +187,10 @@ _STATUS_STYLE = {"completed": "green", "failed": "red", "in_progress": "yellow"}
 def _print_records(
     pipeline: str, records: Iterable[FileRecord], in_progress: bool, status: Status | None
 ) -> None:
+    from rich import box  # noqa: PLC0415 - see _console
+    from rich.table import Table  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
+
     table = Table(title=f"pipeline {pipeline}", title_justify="left", box=box.SIMPLE_HEAD)
     # Short values never wrap; etag, outputs and error share one folding "details" column, so
     # even an 80-column terminal shows every character of each.
@@ -211,6 +219,8 @@ def _print_records(
 
 
 def _details(record: FileRecord) -> Text:
+    from rich.text import Text  # noqa: PLC0415 - see _console
+
     lines = [Text(f"etag {record.etag}", style="dim")] if record.etag else []
     lines += [Text(f"-> {output}") for output in record.outputs]
     if record.error:
@@ -230,6 +240,9 @@ def list_pipelines(state: opt.State = None, json: Json = False) -> None:
         if not summaries:
             _console().print(f"the state file {path} holds no pipelines yet")
             return
+        from rich.table import Table  # noqa: PLC0415 - see _console
+        from rich.text import Text  # noqa: PLC0415
+
         table = Table(title=f"state file {path}", title_justify="left")
         table.add_column("pipeline", overflow="fold")
         for column in ("completed", "failed", "total"):
@@ -272,6 +285,9 @@ def show(key: Key, state: opt.State = None, name: PipelineName = None, json: Jso
         if json:
             _print_json(record_json(pipeline, record))
             return
+        from rich.table import Table  # noqa: PLC0415 - see _console
+        from rich.text import Text  # noqa: PLC0415
+
         table = Table(show_header=False, title=f"pipeline {pipeline}", title_justify="left")
         table.add_column("field", style="bold")
         table.add_column("value", overflow="fold")
