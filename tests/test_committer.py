@@ -250,6 +250,39 @@ def test_a_batch_lingers_for_more_files_unless_someone_waits_for_it(
         store.close()
 
 
+def test_threads_waiting_for_a_slow_batch_sleep_instead_of_waking_each_other(
+    tmp_path: Path,
+) -> None:
+    class SlowSink:
+        def publish(self, batch: Sequence[FileInfo]) -> list[BaseException | None]:
+            time.sleep(0.5)
+            return [None] * len(batch)
+
+    store = _store(tmp_path)
+    committer = Committer(SlowSink(), store, lambda h, e: None)  # type: ignore[arg-type]
+    calls = [0, 0, 0]
+
+    def wait(index: int) -> None:  # as the reading threads with nothing left to read
+        deadline = time.monotonic() + 10
+        while not committer.idle() and time.monotonic() < deadline:
+            committer.wait_for_progress(0.1)
+            calls[index] += 1
+
+    try:
+        committer.submit(Handoff(info("a"), Committed(("x",), 1), Lettered(), time.monotonic()))
+        waiters = [threading.Thread(target=wait, args=(i,)) for i in range(3)]
+        for thread in waiters:
+            thread.start()
+        for thread in waiters:
+            thread.join(15)
+        assert committer.idle()
+        # About one call per 0.1 s timeout while the 0.5 s sync runs, not thousands.
+        assert max(calls) < 30, calls
+    finally:
+        committer.close()
+        store.close()
+
+
 def test_close_reports_every_file_and_raises_the_first_callback_error(tmp_path: Path) -> None:
     class Sink:
         def publish(self, batch: Sequence[FileInfo]) -> list[BaseException | None]:
@@ -445,6 +478,24 @@ def test_watch_commits_in_batches_and_redoes_a_file_whose_publish_failed(
     assert (summary.files_completed, summary.files_failed) == (10, 0)
     assert any(isinstance(e, Notice) and "redoing the file" in e.message for e in events)
     assert max(calls) > 1, "files were published in batches"
+    assert_rows_equal(read_parquet_outputs(fsspec.filesystem("file"), str(out)), expected)
+    assert _statuses(state) == dict.fromkeys(expected, "completed")
+
+
+@pytest.mark.parametrize("command", ["snapshot", "watch --once"])
+def test_the_last_files_of_a_run_do_not_wait_for_a_lingering_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    src, out, state = tmp_path / "src", tmp_path / "out", tmp_path / "state.db"
+    expected = make_files(local_put(src), 6, 20)
+    monkeypatch.setattr(committer_module, "LINGER_SECONDS", 5.0)
+    started = time.monotonic()
+    if command == "snapshot":
+        summary = run_snapshot(_settings(src, out, state))
+    else:
+        summary = run_watch(_settings(src, out, state), once=True)
+    assert summary.files_completed == 6
+    assert time.monotonic() - started < 4.0, "the run's last batch lingered"
     assert_rows_equal(read_parquet_outputs(fsspec.filesystem("file"), str(out)), expected)
     assert _statuses(state) == dict.fromkeys(expected, "completed")
 

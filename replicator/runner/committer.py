@@ -99,8 +99,9 @@ class Committer:
         else to do, so the batch being gathered closes now instead of lingering for more."""
         with self._cond:
             if self._unsettled:
-                self._hurry = True
-                self._cond.notify_all()
+                if not self._hurry:  # only then: waiters would wake each other round and round
+                    self._hurry = True
+                    self._cond.notify_all()
                 self._cond.wait(timeout)
 
     def close(self) -> None:

@@ -273,7 +273,13 @@ class WatchRunner:
             with self._lock:
                 if not self._in_work:
                     return
-            self.stop.wait(0.05)
+                queued = not self._work.empty()
+            committer = self._committer
+            if queued or committer is None:
+                self.stop.wait(0.05)
+            else:
+                # No file left for a reader: the batch being gathered need not wait for more.
+                committer.wait_for_progress(0.05)
 
     # -- readers -----------------------------------------------------------------------------
 
