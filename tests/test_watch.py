@@ -253,6 +253,10 @@ def test_watch_subprocess_on_s3_restart_and_kill(s3_bucket: S3Bucket, tmp_path: 
     def count() -> int:
         return len(list(out.rglob("*.parquet"))) if out.exists() else 0
 
+    def starts() -> int:
+        # A process logs its start once its signal handlers are in place.
+        return (tmp_path / "watch.log").read_text(errors="replace").count(" watch s3://")
+
     expected = make_files(put, 4, 15)
     proc = start()
     _wait_for(lambda: count() == 4, 60, "first files")
@@ -273,13 +277,15 @@ def test_watch_subprocess_on_s3_restart_and_kill(s3_bucket: S3Bucket, tmp_path: 
     big = csv_rows(9, 300_000)
     put("big/big.csv", csv_bytes(big))
     proc = start()
-    _wait_for(lambda: count() >= 9, 60, "files after restart")
+    # Killed while the big file is in work (read, or waiting for its batch): not committed.
+    _wait_for(lambda: any((out / "big").glob(".big.csv.parquet.*.tmp")), 60, "the big file")
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     expected["big/big.csv"] = big
 
     proc = start()
     try:
+        _wait_for(lambda: starts() == 3, 60, "the third start")
         _wait_for(lambda: count() == 10, 90, "the big file after the kill")
         _wait_for(
             lambda: _outputs(out).num_rows == sum(map(len, expected.values())), 60, "all rows"
