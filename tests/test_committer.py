@@ -489,6 +489,15 @@ def test_the_last_files_of_a_run_do_not_wait_for_a_lingering_batch(
     src, out, state = tmp_path / "src", tmp_path / "out", tmp_path / "state.db"
     expected = make_files(local_put(src), 6, 20)
     monkeypatch.setattr(committer_module, "LINGER_SECONDS", 5.0)
+    waits = 0
+    wait_for_progress = Committer.wait_for_progress
+
+    def counted(self: Committer, timeout: float) -> None:
+        nonlocal waits
+        waits += 1
+        wait_for_progress(self, timeout)
+
+    monkeypatch.setattr(Committer, "wait_for_progress", counted)
     started = time.monotonic()
     if command == "snapshot":
         summary = run_snapshot(_settings(src, out, state))
@@ -496,6 +505,7 @@ def test_the_last_files_of_a_run_do_not_wait_for_a_lingering_batch(
         summary = run_watch(_settings(src, out, state), once=True)
     assert summary.files_completed == 6
     assert time.monotonic() - started < 4.0, "the run's last batch lingered"
+    assert 0 < waits < 200, f"{waits} waits: the idle threads should sleep, not spin"
     assert_rows_equal(read_parquet_outputs(fsspec.filesystem("file"), str(out)), expected)
     assert _statuses(state) == dict.fromkeys(expected, "completed")
 

@@ -275,7 +275,7 @@ class WatchRunner:
                     return
                 queued = not self._work.empty()
             committer = self._committer
-            if queued or committer is None:
+            if queued or committer is None or committer.idle():
                 self.stop.wait(0.05)
             else:
                 # No file left for a reader: the batch being gathered need not wait for more.
