@@ -22,6 +22,7 @@ from replicator.deadletter.policy import BAD_ROW_POLICIES
 from replicator.errors import ConfigError
 from replicator.readers.base import COMPRESSIONS, DEFAULT_CHUNK_SIZE, FORMATS
 from replicator.readers.csvtypes import TypeSpecError, parse_column_types
+from replicator.storage import protocol_of
 from replicator.units import parse_duration, parse_size
 
 OutputFormat = Literal["parquet", "jsonl", "csv", "raw"]
@@ -60,6 +61,10 @@ class Settings:
     exclude: tuple[str, ...] = ()
     modified_after: float | None = None
     skip_empty: bool = True
+    # Files modified less than this long ago are left for a later pass (still being written).
+    # None: 5 s for a polling watch, 0 for a snapshot and for S3 events (see ``min_age_for``).
+    min_age: float | None = None
+    follow_symlinks: bool = True
     # writing
     output_format: str = "parquet"
     parquet_compression: str = "zstd"
@@ -91,6 +96,12 @@ class Settings:
     verify_tls: bool = True
 
     def __post_init__(self) -> None:
+        # The Python API passes raw values ("8MiB", "*.csv"): check and convert them as the
+        # command line's are, with the same messages.
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None and value != f.default:
+                object.__setattr__(self, f.name, _convert(f.name, value, None))
         if self.format is not None and self.format not in FORMATS:
             raise ConfigError(f"format: {self.format!r} is not one of {', '.join(FORMATS)}")
         if self.compression not in COMPRESSIONS:
@@ -127,10 +138,6 @@ class Settings:
             )
         if self.csv_delimiter is not None and len(self.csv_delimiter) != 1:
             raise ConfigError(f"csv-delimiter must be one character (got {self.csv_delimiter!r})")
-        if self.csv_column_types is not None:
-            # Checked here too for the Python API, which may also pass a mapping or a string.
-            types = _column_types(self.csv_column_types, "csv-column-types")
-            object.__setattr__(self, "csv_column_types", types)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -139,7 +146,9 @@ class Settings:
 _FIELDS = {f.name: f for f in fields(Settings)}
 _HINTS = typing.get_type_hints(Settings)
 _SIZE_FIELDS = {"chunk_size", "inflight_limit"}
-_DURATION_FIELDS = {"poll_interval", "max_poll_interval", "poll_overlap"}
+_DURATION_FIELDS = {"poll_interval", "max_poll_interval", "poll_overlap", "min_age"}
+# Settings naming places; in a config file a relative local path is relative to the file.
+_PATH_FIELDS = ("source", "dest", "state", "dead_letter")
 
 
 def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -151,7 +160,22 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    return coerce(raw, origin=str(path))
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file {path}: {exc.strerror or exc}") from None
+    values = coerce(raw, origin=str(path))
+    # As Docker Compose, Vector and dbt do: the file means the same wherever it is run from.
+    folder = path.resolve().parent
+    for name in _PATH_FIELDS:
+        value = values.get(name)
+        if isinstance(value, str) and _is_relative_local(value):
+            values[name] = os.path.normpath(folder / value)
+    return values
+
+
+def _is_relative_local(value: str) -> bool:
+    if not value or protocol_of(value) != "file" or value.startswith("file://"):
+        return False
+    return not os.path.isabs(os.path.expanduser(value))
 
 
 def coerce(raw: Mapping[str, Any], *, origin: str) -> dict[str, Any]:
@@ -185,8 +209,10 @@ def _flatten(raw: Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def _convert(name: str, value: Any, origin: str) -> Any:
-    setting = f"{origin}: {name.replace('_', '-')}"
+def _convert(name: str, value: Any, origin: str | None) -> Any:
+    setting = name.replace("_", "-")
+    if origin is not None:
+        setting = f"{origin}: {setting}"
     if name in _SIZE_FIELDS:
         return parse_size(value, setting=setting)
     if name in _DURATION_FIELDS:

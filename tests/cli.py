@@ -13,11 +13,15 @@ def replicate_cmd(*args: str) -> list[str]:
 
 
 def run_cli(
-    args: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 90
+    args: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    timeout: float = 90,
+    cwd: str | os.PathLike[str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         replicate_cmd(*args),
         env=dict(env) if env is not None else dict(os.environ),
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -267,7 +267,7 @@ def test_unreadable_files_fail_others_go_on_and_retry_failed(tmp_path: Path) -> 
 def test_watch_dead_letters_bad_rows_too(tmp_path: Path) -> None:
     src, out = tmp_path / "src", tmp_path / "out"
     _corpus(src)
-    summary = run_watch(_settings(src, out, poll_interval=0.05), once=True)
+    summary = run_watch(_settings(src, out, poll_interval=0.05, min_age=0), once=True)
     assert summary.files_completed == 3, summary.failures
     assert summary.bad_rows == 7
     rows = _rows(out / "rows.csv.parquet")

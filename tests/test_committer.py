@@ -46,6 +46,8 @@ from tests.test_sinks import info, listing, local_sink, rows_table, write_file
 
 def _settings(src: Path, out: Path, state: Path, **kw: object) -> Settings:
     kw.setdefault("concurrency", 3)
+    # min_age 0: the files are written just before a watch, which would leave them for later.
+    kw = {"min_age": 0, **kw}
     return Settings(source=str(src), dest=str(out), state=str(state), name="t", **kw)  # type: ignore[arg-type]
 
 

@@ -46,17 +46,22 @@ def test_secrets_stay_out_of_output_errors_and_state(s3_bucket: S3Bucket, tmp_pa
     s3_bucket.put("in/bad.csv", b"id,name\n1,2,3,4\n\xff\xfe")
     env = _env(s3_bucket)
     state = tmp_path / "state.db"
-    common = ["--state", str(state), "--name", "secrets", "--debug"]
+    # One pipeline per source: a pipeline remembers its source and refuses another.
+    common = ["--state", str(state), "--debug"]
 
     # A run that works (and fails one file): the plain log view shows the source and progress.
-    ok = run_cli(["snapshot", s3_bucket.url("in/"), str(tmp_path / "out"), *common], env=env)
+    ok = run_cli(
+        ["snapshot", s3_bucket.url("in/"), str(tmp_path / "out"), "--name", "s1", *common], env=env
+    )
     assert ok.returncode in (0, 1), ok.stderr
     assert s3_bucket.url("in/") in ok.stderr  # the log did name the source
     _assert_clean(ok, state)
 
     # Credentials pasted into an object-store URL: refused, without repeating them.
     pasted = f"s3://AKIAQZXUSERINFO:{URL_PASSWORD}@{s3_bucket.name}/in/"
-    refused = run_cli(["snapshot", pasted, str(tmp_path / "out2"), *common], env=env)
+    refused = run_cli(
+        ["snapshot", pasted, str(tmp_path / "out2"), "--name", "s2", *common], env=env
+    )
     assert refused.returncode == 2
     assert "credentials in the URL" in refused.stderr
     _assert_clean(refused, state)
@@ -67,7 +72,9 @@ def test_secrets_stay_out_of_output_errors_and_state(s3_bucket: S3Bucket, tmp_pa
     )
     query = parse_qs(urlsplit(signed).query)
     signature = (query.get("X-Amz-Signature") or query["Signature"])[0]
-    presigned = run_cli(["snapshot", signed, str(tmp_path / "out3"), *common], env=env)
+    presigned = run_cli(
+        ["snapshot", signed, str(tmp_path / "out3"), "--name", "s3", *common], env=env
+    )
     assert presigned.returncode == 0, presigned.stderr
     assert f"snapshot {signed.split('?')[0]} ->" in presigned.stderr  # named, query left out
     _assert_clean(presigned, state)
@@ -76,7 +83,14 @@ def test_secrets_stay_out_of_output_errors_and_state(s3_bucket: S3Bucket, tmp_pa
 
     # And the secret env values themselves are scrubbed wherever a message repeats them.
     wrong_bucket = run_cli(
-        ["snapshot", f"s3://no-bucket-{SESSION_TOKEN.lower()}x/", str(tmp_path / "o4"), *common],
+        [
+            "snapshot",
+            f"s3://no-bucket-{SESSION_TOKEN.lower()}x/",
+            str(tmp_path / "o4"),
+            "--name",
+            "s4",
+            *common,
+        ],
         env=env,
     )
     assert wrong_bucket.returncode == 2

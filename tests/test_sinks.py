@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
@@ -238,16 +239,25 @@ def test_csv_round_trips_flat_columns(tmp_path: Path) -> None:
     assert final.read_bytes().splitlines()[0] == b'"id","name","score","ok","at","_file","_row"'
 
 
-def test_csv_refuses_nested_columns_naming_the_key(tmp_path: Path) -> None:
-    sink = local_sink(tmp_path, "csv")
-    first = next(chunks("deep/n.jsonl", rows_table("deep/n.jsonl")))
-    with pytest.raises(SinkError, match=r"deep/n.jsonl: cannot write the rows as csv") as caught:
-        sink.write(first)
-    assert caught.value.key == "deep/n.jsonl"
-    with pytest.raises(SinkError, match="abort the file"):
-        sink.commit(info("deep/n.jsonl"))
-    sink.abort(info("deep/n.jsonl"))
-    assert listing(tmp_path / "out") == []
+def test_csv_writes_nested_columns_as_json_text(tmp_path: Path) -> None:
+    key = "deep/n.jsonl"
+    table = rows_table(key)
+    with local_sink(tmp_path, "csv") as sink:
+        for chunk in chunks(key, table):
+            sink.write(chunk)
+        sink.commit(info(key))
+    back = pacsv.read_csv(
+        tmp_path / "out" / "deep" / "n.jsonl.csv",
+        convert_options=pacsv.ConvertOptions(
+            column_types={"where": pa.string()}, strings_can_be_null=True
+        ),
+    )
+    wheres = back.column("where").to_pylist()
+    # Each struct as JSON text, compared as values; a null struct stays empty (null).
+    assert [None if w is None else orjson.loads(w) for w in wheres] == table.column(
+        "where"
+    ).to_pylist()
+    assert back.column("id").to_pylist() == table.column("id").to_pylist()
 
 
 def test_raw_mirrors_bytes_exactly(tmp_path: Path) -> None:

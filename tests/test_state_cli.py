@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,12 @@ from replicator.checkpoint import FileRecord, SqliteCheckpointStore, default_sta
 from replicator.checkpoint.ledger import WATERMARK
 from replicator.checkpoint.location import default_pipeline_name
 from replicator.cli import plan_cmd, state_cmd
-from replicator.cli.plan_cmd import make_plan, plan, plan_json
+from replicator.cli.plan_cmd import plan, plan_json
 from replicator.cli.state_cmd import state_app
 from replicator.config import Settings
 from replicator.discovery.listing import list_files
 from replicator.model import FileInfo
+from replicator.runner.preview import make_plan
 from replicator.runner.snapshot import run_snapshot
 from replicator.storage import open_location
 from tests.datasets import local_put, make_files
@@ -144,8 +146,9 @@ def test_pipelines_counts_by_status(state: Path) -> None:
     table = invoke("state", "pipelines", "--state", str(state))
     assert table.exit_code == 0, table.output
     lines = [line.split() for line in table.stdout.splitlines()]
-    assert ["│", "alpha", "│", "2", "│", "1", "│", "3", "│", "2026-01-01T00:00:00Z", "│"] in lines
-    assert ["│", "beta", "│", "1", "│", "0", "│", "1", "│", "│"] in lines
+    alpha = ["│", "alpha", "│", "2", "│", "1", "│", "0", "│", "3", "│", "2026-01-01T00:00:00Z", "│"]
+    assert alpha in lines
+    assert ["│", "beta", "│", "1", "│", "0", "│", "0", "│", "1", "│", "│"] in lines
 
 
 # -- state list -----------------------------------------------------------------------------
@@ -157,6 +160,13 @@ def test_list_json_gives_every_field(state: Path) -> None:
     assert orjson.loads(result.stdout) == ALPHA_JSON
 
 
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """stdout is a terminal: tables, as a person sees them."""
+    monkeypatch.setattr(state_cmd, "stdout_is_terminal", lambda: True)
+
+
+@pytest.mark.usefixtures("terminal")
 def test_list_filters_by_status(state: Path) -> None:
     base = ("state", "list", "--state", str(state), "--name", "alpha", "--json")
     failed = invoke(*base, "--failed")
@@ -175,6 +185,7 @@ def test_list_filters_by_status(state: Path) -> None:
     assert both.stderr == "error: give at most one of --failed, --in-progress, --completed\n"
 
 
+@pytest.mark.usefixtures("terminal")
 def test_list_table_shows_records(state: Path) -> None:
     result = invoke("state", "list", "--state", str(state), "--name", "alpha")
     assert result.exit_code == 0, result.output
@@ -194,12 +205,14 @@ def test_list_needs_a_name_when_the_file_holds_several(state: Path) -> None:
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr == (
-        f"error: the state file {state} holds 2 pipelines (alpha, beta); pass --name to pick one\n"
+        f"error: the state file {state} holds 2 pipelines (alpha, beta); pick one with --name, "
+        "SOURCE DEST, or --config\n"
     )
     unknown = invoke("state", "list", "--state", str(state), "--name", "gamma")
     assert unknown.exit_code == 2
     assert unknown.stderr == (
-        f"error: no pipeline 'gamma' in the state file {state}; it holds: alpha, beta\n"
+        f"error: no pipeline 'gamma' in the state file {state} (has it run yet?); "
+        "it holds: alpha, beta\n"
     )
 
 
@@ -344,7 +357,8 @@ def test_plan_splits_like_the_snapshot(source: Path, tmp_path: Path) -> None:
 
     result = invoke("plan", str(source), str(out), "--state", str(state), "--json")
     assert result.exit_code == 0, result.output
-    todo = files[3:]
+    todo = [files[3], files[5]]
+    empty = {"files": 0, "bytes": 0, "keys": [], "keys_omitted": 0}
     assert orjson.loads(result.stdout) == {
         "pipeline": pipeline,
         "state": str(state),
@@ -353,9 +367,9 @@ def test_plan_splits_like_the_snapshot(source: Path, tmp_path: Path) -> None:
         "dest": str(out),
         "full_refresh": False,
         "to_replicate": {
-            "files": 3,
+            "files": 2,
             "bytes": sum(f.size for f in todo),
-            "keys": keys[3:],
+            "keys": [f.key for f in todo],
             "keys_omitted": 0,
         },
         "already_done": {
@@ -364,20 +378,36 @@ def test_plan_splits_like_the_snapshot(source: Path, tmp_path: Path) -> None:
             "keys": keys[:3],
             "keys_omitted": 0,
         },
+        # A failed file is never done: a snapshot skips it unless --retry-failed, so does plan.
+        "failed_before": {
+            "files": 1,
+            "bytes": failed.size,
+            "keys": [failed.key],
+            "keys_omitted": 0,
+        },
+        "skipped_unknown_format": empty,
+        "skipped_too_new": empty,
+        "settings_changed": [],
+        "warnings": [],
     }
     table = invoke("plan", str(source), str(out), "--state", str(state))
     assert table.exit_code == 0, table.output
     assert f"plan for pipeline {pipeline}" in table.stdout
-    assert f"to replicate  3 files, {sum(f.size for f in todo)} bytes" in table.stdout
-    assert f"already done  3 files, {sum(f.size for f in done)} bytes" in table.stdout
+    assert re.search(rf"to replicate +2 files, {sum(f.size for f in todo)} bytes", table.stdout)
+    assert re.search(rf"already done +3 files, {sum(f.size for f in done)} bytes", table.stdout)
+    assert re.search(rf"failed before +1 file, {failed.size} bytes \(skipped", table.stdout)
     assert all(key in table.stdout for key in keys)
     assert not out.exists()
 
-    # The snapshot does what the plan said (the plan counts a file that failed before as to do,
-    # which a snapshot does with --retry-failed).
-    settings = Settings(source=str(source), dest=str(out), state=str(state), retry_failed=True)
+    # The snapshot does what the plan said, with and without --retry-failed.
+    settings = Settings(source=str(source), dest=str(out), state=str(state))
     summary = run_snapshot(settings)
-    assert (summary.files_completed, summary.files_skipped, summary.files_failed) == (3, 3, 0)
+    assert (summary.files_completed, summary.files_skipped, summary.files_failed) == (2, 3, 0)
+    assert summary.files_failed_before == 1
+    retry = invoke("plan", str(source), str(out), "--state", str(state), "--retry-failed", "--json")
+    assert orjson.loads(retry.stdout)["to_replicate"]["keys"] == [failed.key]
+    summary = run_snapshot(settings.replace(retry_failed=True))
+    assert (summary.files_completed, summary.files_skipped, summary.files_failed) == (1, 5, 0)
     after = invoke("plan", str(source), str(out), "--state", str(state), "--json")
     assert orjson.loads(after.stdout)["already_done"]["keys"] == keys
 
@@ -397,7 +427,7 @@ def test_plan_writes_nothing_without_state(source: Path, tmp_path: Path) -> None
     assert not out.exists()
 
     table = invoke("plan", str(source), str(out), "--state", str(state))
-    assert f"state         {state} (absent: nothing done yet)" in table.stdout
+    assert re.search(rf"state +{re.escape(str(state))} \(absent: nothing done yet\)", table.stdout)
     assert not default_state_path().exists()
 
 
@@ -456,6 +486,8 @@ def test_plan_never_prints_credentials() -> None:
     settings = Settings(
         source="memory://user:hunter2@bucket/src?X-Amz-Signature=s3cr3t", dest="memory://out"
     )
+    source = open_location(settings.source)
+    source.fs.pipe(source.path("a.csv"), b"a\n1\n")
     got = plan_json(make_plan(settings))
     text = orjson.dumps(got).decode()
     assert "hunter2" not in text
@@ -476,12 +508,16 @@ def test_plan_counts_files_behind_the_watermark_as_done(source: Path, tmp_path: 
     base = ("plan", str(source), str(out), "--config", str(config), "--json")
 
     # All files are older than the horizon (watermark - 1 s): done without records, but a
-    # failed file is always retried.
+    # failed file is never done: skipped, or retried with --retry-failed.
     got = orjson.loads(invoke(*base).stdout)
-    assert got["to_replicate"]["keys"] == [failed.key]
+    assert got["to_replicate"]["keys"] == []
+    assert got["failed_before"]["keys"] == [failed.key]
     assert got["already_done"]["keys"] == [f.key for f in files if f is not failed]
+    retry = orjson.loads(invoke(*base, "--retry-failed").stdout)
+    assert retry["to_replicate"]["keys"] == [failed.key]
 
-    # With the default hour of overlap they fall inside the window, and none has a record.
+    # With the default hour of overlap they fall inside the window, and none has a record
+    # (the failed one aside).
     config.write_text(f'name = "lake"\nstate = "{state}"\n')
     got = orjson.loads(invoke(*base).stdout)
-    assert got["to_replicate"]["keys"] == [f.key for f in files]
+    assert got["to_replicate"]["keys"] == [f.key for f in files if f is not failed]

@@ -19,6 +19,7 @@ import s3fs
 from replicator.checkpoint.sqlite import SqliteCheckpointStore
 from replicator.config import Settings
 from replicator.discovery import poll
+from replicator.discovery.listing import Listing
 from replicator.model import Chunk, FileInfo
 from replicator.runner import snapshot
 from replicator.runner.events import FileCompleted, RunSummary
@@ -85,6 +86,8 @@ def _settings(src: Path, out: Path, tmp_path: Path, **kw: Any) -> Settings:
         "poll_interval": 0.1,
         "max_poll_interval": 0.2,
         "concurrency": 2,
+        # The files are written just before: a watch would leave them for a later poll.
+        "min_age": 0,
     }
     return Settings(**{**given, **kw})
 
@@ -168,7 +171,7 @@ _plain_open_sink = Pipeline.open_sink
 def gated(monkeypatch: pytest.MonkeyPatch) -> list[_GatedSink]:
     made: list[_GatedSink] = []
 
-    def open_sink(self: Pipeline) -> _GatedSink:
+    def open_sink(self: Pipeline, *_stale: Any) -> _GatedSink:
         sink = _GatedSink(self.dest, slow_key="big.csv")
         made.append(sink)
         return sink
@@ -231,6 +234,8 @@ def test_watch_subprocess_on_s3_restart_and_kill(s3_bucket: S3Bucket, tmp_path: 
         str(state),
         "--name",
         "sw",
+        "--min-age",
+        "0",
         "--poll-interval",
         "0.2s",
         "--max-poll-interval",
@@ -323,7 +328,7 @@ def test_sink_failure_mid_file_never_commits_a_partial_output(
 ) -> None:
     sinks: list[_FailingOnceSink] = []
 
-    def open_sink(self: Pipeline) -> _FailingOnceSink:
+    def open_sink(self: Pipeline, *_stale: Any) -> _FailingOnceSink:
         sinks.append(_FailingOnceSink(self.dest))
         return sinks[-1]
 
@@ -354,9 +359,18 @@ def test_sink_failure_mid_file_never_commits_a_partial_output(
 def _with_a_ghost(real: Callable[..., list[FileInfo]]) -> Callable[..., list[FileInfo]]:
     """A listing that also names a file deleted right after it was listed."""
 
-    def listing(location: Any, key_filter: Any = None) -> list[FileInfo]:
+    def listing(location: Any, *args: Any, **kw: Any) -> list[FileInfo]:
         ghost = FileInfo(path=location.path("ghost.csv"), key="ghost.csv", size=10, mtime=1.0)
-        return [ghost, *real(location, key_filter)]
+        return [ghost, *real(location, *args, **kw)]
+
+    return listing
+
+
+def _source_with_a_ghost(real: Callable[..., Listing]) -> Callable[..., Listing]:
+    def listing(location: Any, *args: Any, **kw: Any) -> Listing:
+        found = real(location, *args, **kw)
+        ghost = FileInfo(path=location.path("ghost.csv"), key="ghost.csv", size=10, mtime=1.0)
+        return Listing([ghost, *found.files], found.seen + 1, found.hidden)
 
     return listing
 
@@ -365,7 +379,7 @@ def test_a_file_deleted_after_listing_is_skipped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(poll, "list_files", _with_a_ghost(poll.list_files))
-    monkeypatch.setattr(snapshot, "list_files", _with_a_ghost(snapshot.list_files))
+    monkeypatch.setattr(snapshot, "list_source", _source_with_a_ghost(snapshot.list_source))
     src, out = tmp_path / "src", tmp_path / "out"
     expected = make_files(local_put(src), 3, 5)
     summary = run_watch(_settings(src, out, tmp_path), once=True)

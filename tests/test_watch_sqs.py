@@ -199,7 +199,7 @@ def test_a_slow_file_is_not_handed_to_a_second_watcher(
     plain = Pipeline.open_sink
     sinks: list[Any] = []
 
-    def open_sink(self: Pipeline) -> Any:
+    def open_sink(self: Pipeline, *_stale: Any) -> Any:
         # The first watcher's sink holds slow.csv longer than the visibility timeout.
         sink = _GatedSink(self.dest, slow_key="slow.csv") if not sinks else plain(self)
         sinks.append(sink)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -63,8 +63,9 @@ class CheckpointStore(Protocol):
     def forget(self, key: str) -> bool:
         """Remove ``key``'s record so it is replicated again. True if there was one."""
 
-    def reset(self) -> int:
-        """Remove every record of this pipeline. Returns how many were removed."""
+    def reset(self, values: Mapping[str, str] | None = None) -> int:
+        """Remove every record and named value of this pipeline, then store ``values``, in one
+        transaction. Returns how many records were removed."""
 
     def compact_completed(self, *, before_mtime: float) -> int:
         """Drop completed records of files modified before ``before_mtime``; failures stay."""

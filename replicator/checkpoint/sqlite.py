@@ -7,7 +7,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
@@ -244,12 +244,17 @@ class SqliteCheckpointStore:
             )
             return cursor.rowcount > 0
 
-    def reset(self) -> int:
+    def reset(self, values: Mapping[str, str] | None = None) -> int:
         """Remove every record of this pipeline, and its named values (watermarks), so that
-        everything is replicated again. Returns how many file records were removed."""
+        everything is replicated again; then store ``values``. One transaction. Returns how
+        many file records were removed."""
         with self._transaction() as conn:
             cursor = conn.execute("DELETE FROM files WHERE pipeline = ?", (self.pipeline,))
             conn.execute("DELETE FROM vals WHERE pipeline = ?", (self.pipeline,))
+            conn.executemany(
+                "INSERT INTO vals (pipeline, name, value) VALUES (?, ?, ?)",
+                [(self.pipeline, name, value) for name, value in (values or {}).items()],
+            )
             return cursor.rowcount
 
     def compact_completed(self, *, before_mtime: float) -> int:

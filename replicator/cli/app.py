@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -18,7 +19,7 @@ from replicator.cli import options as opt
 from replicator.cli.plan_cmd import plan
 from replicator.cli.state_cmd import state_app
 from replicator.config import Settings, build_settings, coerce, load_config
-from replicator.errors import ReplicatorError
+from replicator.errors import ConfigError, ReplicatorError
 from replicator.runner.events import EventHandler, Notice, RunSummary, ignore
 from replicator.runner.snapshot import run_snapshot
 from replicator.runner.stop import StopToken
@@ -33,8 +34,26 @@ app = typer.Typer(
 )
 
 
+def _version(show: bool) -> None:
+    if show:
+        from replicator.version import package_version  # noqa: PLC0415 - see _progress
+
+        typer.echo(f"replicator {package_version()}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Print replicator's version and exit.",
+        ),
+    ] = False,
+) -> None:
     """Replicate the rows of files on object storage (S3, GCS, Azure, local) into a sink."""
 
 
@@ -48,12 +67,23 @@ def _settings(config: Path | None, given: dict[str, Any]) -> Settings:
     return build_settings(from_file, from_cli)
 
 
+STOPPING = (
+    "stopping: no new files are started, files read in full are being committed, files in "
+    "the middle are left for the next run; Ctrl-C again to stop at once"
+)
+
+
 @contextmanager
-def _signals(stop: StopToken) -> Iterator[None]:
-    """First Ctrl-C/SIGTERM drains, the second aborts the files in work."""
+def _signals(stop: StopToken, say: Callable[[str], None]) -> Iterator[None]:
+    """First Ctrl-C/SIGTERM drains, the second aborts the files in work. The first says so
+    (through ``say``, on a thread of its own: the handler may have interrupted the view
+    while it held its lock)."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        first = not stop.draining
         stop.request()
+        if first:
+            threading.Thread(target=say, args=(STOPPING,), daemon=True).start()
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -74,7 +104,15 @@ def _view(settings: Settings) -> Iterator[EventHandler]:
         from replicator.cli.metrics import Metrics, MetricsServer  # noqa: PLC0415
 
         metrics = Metrics()
-        with MetricsServer(metrics, settings.metrics_host, settings.metrics_port) as server:
+        try:
+            server_ = MetricsServer(metrics, settings.metrics_host, settings.metrics_port)
+        except OSError as exc:
+            address = f"{settings.metrics_host}:{settings.metrics_port}"
+            raise ConfigError(
+                f"--metrics-port: cannot serve metrics on {address}: {exc.strerror or exc}; "
+                "pick another port (0 takes any free one)"
+            ) from None
+        with server_ as server:
             handler = tee(metrics, view)
             handler(Notice("info", f"metrics at {server.url}"))
             yield handler
@@ -128,6 +166,7 @@ def _finish(summary: RunSummary, quiet: bool) -> int:
         Console().print(render_summary(summary))
     else:
         # Plain lines: a reason is printed as it is, never read as markup.
+        sys.stderr.writelines(f"warning: {line}\n" for line in summary.warnings)
         sys.stderr.writelines(f"failed {key}: {reason}\n" for key, reason in summary.failures)
     if summary.files_failed or summary.files_failed_before:
         return EXIT_FAILED_FILES
@@ -145,14 +184,22 @@ def _run_pipeline(
     def body() -> int:
         settings = _settings(config, options)
         stop = StopToken()
-        with _signals(stop), _view(settings) as view:
-            summary = run(settings, view, stop)
+        with _view(settings) as view:
+
+            def say(line: str) -> None:
+                if settings.quiet:
+                    sys.stderr.write(line + "\n")
+                else:
+                    view(Notice("warning", line))
+
+            with _signals(stop, say):
+                summary = run(settings, view, stop)
         return _finish(summary, settings.quiet or settings.log_format == "json")
 
     _run(debug, body)
 
 
-@app.command()
+@app.command(short_help="Replicate every file under SOURCE into DEST once.")
 @opt.pipeline_command
 def snapshot(
     full_refresh: opt.FullRefresh = None, retry_failed: opt.RetryFailed = None, **options: Any
@@ -167,7 +214,7 @@ def snapshot(
     _run_pipeline(given, run_snapshot)
 
 
-@app.command()
+@app.command(short_help="Keep replicating new files, found by polling or from S3 events.")
 @opt.pipeline_command
 def watch(
     once: opt.Once = False,
@@ -210,8 +257,14 @@ def watch(
     _run_pipeline(given, run)
 
 
-app.add_typer(state_app, name="state")
-app.command("plan")(plan)
+app.command("plan", short_help="Show what a snapshot would replicate now, and what it would skip.")(
+    plan
+)
+app.add_typer(
+    state_app,
+    name="state",
+    short_help="Inspect the state (pipelines, files); forget or reset files.",
+)
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ ConfigFile = Annotated[
     typer.Option(
         "--config",
         "-c",
-        help="TOML file with any of these options (as keys); options given here win.",
+        help="TOML file with any of these options (as keys); options given here win. Relative paths in it (source, dest, state, dead-letter) are relative to the file's folder.",
         show_default=False,
     ),
 ]
@@ -49,7 +49,7 @@ Name = Annotated[
 State = Annotated[
     str | None,
     typer.Option(
-        help="SQLite state file. Default: $REPLICATOR_STATE, else $XDG_STATE_HOME/replicator/state.db, else ~/.local/state/replicator/state.db.",
+        help="SQLite state file, a local path. Default: $REPLICATOR_STATE, else $XDG_STATE_HOME/replicator/state.db, else ~/.local/state/replicator/state.db.",
         show_default=False,
         rich_help_panel=_RUN,
     ),
@@ -141,7 +141,7 @@ Include = Annotated[
     typer.Option(
         "--include",
         "-i",
-        help="Glob of keys to take (repeatable). Without '/' it matches file names at any depth (*.csv.gz); with '/' whole keys, ** spanning folders.",
+        help="Glob of keys to take (repeatable). Without '/' it matches file names at any depth (*.csv.gz); with '/' whole keys, ** spanning folders. Files and folders whose names start with '.' or '_' are left out unless a pattern that starts a name so matches them (e.g. '_staging/**').",
         show_default=False,
         rich_help_panel=_FIND,
     ),
@@ -160,6 +160,26 @@ ModifiedAfter = Annotated[
     str | None,
     typer.Option(
         help="Only files modified after this time (ISO 8601, e.g. 2026-01-31T00:00:00Z).",
+        show_default=False,
+        rich_help_panel=_FIND,
+    ),
+]
+MinAge = Annotated[
+    str | None,
+    typer.Option(
+        help="Leave files modified less than this long ago (e.g. 10s, 2m) for a later run or "
+        "poll: they may still be being written. \\[default: 5s for watch by polling, 0 for "
+        "snapshot and watch --sqs]",
+        show_default=False,
+        rich_help_panel=_FIND,
+    ),
+]
+FollowSymlinks = Annotated[
+    bool | None,
+    typer.Option(
+        "--follow-symlinks/--no-follow-symlinks",
+        help="In a local source, follow symbolic links to files and folders (a folder reached "
+        "twice is listed once). \\[default: follow]",
         show_default=False,
         rich_help_panel=_FIND,
     ),
@@ -400,6 +420,8 @@ def _pipeline_options(
     exclude: Exclude = None,
     modified_after: ModifiedAfter = None,
     skip_empty: SkipEmpty = None,
+    min_age: MinAge = None,
+    follow_symlinks: FollowSymlinks = None,
     on_bad_rows: OnBadRows = None,
     dead_letter: DeadLetterUrl = None,
     output_format: OutputFormat = None,

@@ -1,78 +1,29 @@
 """``replicate plan``: what a snapshot with the same options would replicate now, and skip.
 
-It lists the source and applies the same ``Ledger.split`` as the snapshot, so both agree. It
-writes nothing: the state file is opened only if it exists, the destination is never touched.
+The plan itself is ``runner.preview.make_plan``, which groups the files with the snapshot's own
+``plan_files``, so both agree. It writes nothing: the state file is opened only if it exists,
+the destination is never touched.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 
-from replicator.checkpoint.ledger import Ledger
-from replicator.checkpoint.location import _canonical as without_secrets
 from replicator.cli import options as opt
-from replicator.cli.state_cmd import count_files, exit_on_error, iso
-from replicator.config import Settings, build_settings, coerce, load_config
-from replicator.discovery.listing import list_files
+from replicator.cli.state_cmd import count_files, exit_on_error, iso, stdout_console
+from replicator.config import build_settings, coerce, load_config
 from replicator.model import FileInfo
-from replicator.runner.pipeline import Pipeline
+from replicator.runner.preview import Plan, make_plan
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.table import Table
 
 DEFAULT_SHOWN = 50
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The outcome of a plan: files to replicate and files already done, in listing order."""
-
-    pipeline: str
-    state_path: Path
-    state_exists: bool
-    source: str
-    dest: str
-    full_refresh: bool
-    todo: tuple[FileInfo, ...]
-    done: tuple[FileInfo, ...]
-
-
-def make_plan(settings: Settings) -> Plan:
-    """List the source and split it as ``replicate snapshot`` would. Writes nothing."""
-    pipeline = Pipeline.from_settings(settings)
-    files = list_files(pipeline.source, pipeline.key_filter)
-    exists = pipeline.state_path.is_file()
-    if exists:
-        with pipeline.open_store() as store:
-            # The overlap is the pipeline's, as watch uses it: a shorter one would count files
-            # as done that the watermark does not vouch for.
-            ledger = Ledger(store, settings.poll_overlap)
-            todo, done = ledger.split(files, full_refresh=settings.full_refresh)
-    else:
-        # Opening the store would create the file: with no file, nothing is done yet.
-        todo, done = list(files), []
-    return Plan(
-        pipeline=pipeline.name,
-        state_path=pipeline.state_path,
-        state_exists=exists,
-        # URLs may carry credentials or signed queries; those never reach the output.
-        source=_shown_url(settings.source),
-        dest=_shown_url(settings.dest),
-        full_refresh=settings.full_refresh,
-        todo=tuple(todo),
-        done=tuple(done),
-    )
-
-
-def _shown_url(url: str) -> str:
-    return without_secrets(url).removeprefix("file://")
 
 
 def plan_json(plan: Plan, shown: int | None = DEFAULT_SHOWN) -> dict[str, Any]:
@@ -86,6 +37,11 @@ def plan_json(plan: Plan, shown: int | None = DEFAULT_SHOWN) -> dict[str, Any]:
         "full_refresh": plan.full_refresh,
         "to_replicate": _group_json(plan.todo, shown),
         "already_done": _group_json(plan.done, shown),
+        "failed_before": _group_json(plan.failed_before, shown),
+        "skipped_unknown_format": _group_json(plan.unknown_format, shown),
+        "skipped_too_new": _group_json(plan.too_new, shown),
+        "settings_changed": list(plan.changed),
+        "warnings": list(plan.warnings),
     }
 
 
@@ -115,14 +71,31 @@ def render_plan(plan: Plan, shown: int | None = DEFAULT_SHOWN) -> RenderableType
     summary.add_row("destination", Text(plan.dest))
     state = str(plan.state_path) + ("" if plan.state_exists else " (absent: nothing done yet)")
     summary.add_row("state", Text(state))
+    if plan.changed:
+        summary.add_row("settings changed", Text("; ".join(plan.changed)))
     summary.add_row("to replicate", _count(plan.todo))
     done = _count(plan.done) + (" (--full-refresh)" if plan.full_refresh else "")
     summary.add_row("already done", done)
+    summary.add_row("failed before", _count(plan.failed_before) + _retry_hint(plan))
+    skipped = len(plan.unknown_format) + len(plan.too_new)
+    summary.add_row("skipped", count_files(skipped))
     parts: list[RenderableType] = [header, summary]
-    for title, files in (("to replicate", plan.todo), ("already done", plan.done)):
+    parts += [Text(f"warning: {line}", style="yellow") for line in plan.warnings]
+    groups = (
+        ("to replicate", plan.todo),
+        ("already done", plan.done),
+        ("failed before", plan.failed_before),
+        ("skipped: unknown format", plan.unknown_format),
+        ("skipped: modified too recently", plan.too_new),
+    )
+    for title, files in groups:
         if files:
             parts.append(_keys_table(title, files, shown))
     return Group(*parts)
+
+
+def _retry_hint(plan: Plan) -> str:
+    return " (skipped; --retry-failed retries them)" if plan.failed_before else ""
 
 
 def _count(files: Sequence[FileInfo]) -> str:
@@ -151,6 +124,7 @@ def _keys_table(title: str, files: Sequence[FileInfo], shown: int | None) -> Tab
 @opt.pipeline_command
 def plan(
     full_refresh: opt.FullRefresh = None,
+    retry_failed: opt.RetryFailed = None,
     all_keys: Annotated[
         bool, typer.Option("--all", help=f"List every key, not only the first {DEFAULT_SHOWN}.")
     ] = False,
@@ -166,7 +140,7 @@ def plan(
     Writes nothing: creates no state file and does not touch the destination.
     """
     config, debug = options.pop("config"), options.pop("debug")
-    given = {**options, "full_refresh": full_refresh}
+    given = {**options, "full_refresh": full_refresh, "retry_failed": retry_failed}
     with exit_on_error(debug):
         from_file = load_config(config) if config else {}
         from_cli = coerce({k: v for k, v in given.items() if v is not None}, origin="command line")
@@ -175,9 +149,7 @@ def plan(
         if json:
             typer.echo(orjson.dumps(plan_json(result, shown), option=orjson.OPT_INDENT_2).decode())
         else:
-            from rich.console import Console  # noqa: PLC0415 - see render_plan
-
-            Console(highlight=False).print(render_plan(result, shown))
+            stdout_console().print(render_plan(result, shown))
 
 
 __all__ = ["DEFAULT_SHOWN", "Plan", "make_plan", "plan", "plan_json", "render_plan"]

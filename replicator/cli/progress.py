@@ -279,6 +279,10 @@ def render_summary(summary: RunSummary) -> RenderableType:
         table.add_row("files skipped (failed before)", f"{summary.files_failed_before:,}")
     if summary.files_vanished:
         table.add_row("files vanished", f"{summary.files_vanished:,}")
+    if summary.files_unknown_format:
+        table.add_row("files skipped (unknown format)", f"{summary.files_unknown_format:,}")
+    if summary.files_too_new:
+        table.add_row("files left (modified too recently)", f"{summary.files_too_new:,}")
     table.add_row("rows", f"{summary.rows:,}")
     table.add_row("bad rows (skipped or dead-lettered)", f"{summary.bad_rows:,}")
     table.add_row("bytes read", f"{summary.bytes:,}")
@@ -287,14 +291,17 @@ def render_summary(summary: RunSummary) -> RenderableType:
     table.add_row("MB/s", f"{_mb(summary.bytes) / secs:,.1f}")
     if summary.interrupted:
         table.add_row("interrupted", "yes: rerun to finish")
-    if not summary.failures:
-        return table
-    failures = Table(title="failed files", show_header=True, title_justify="left")
-    failures.add_column("key")
-    failures.add_column("reason", overflow="fold")
-    for key, reason in summary.failures:
-        failures.add_row(key, reason)
-    return Group(table, failures)
+    parts: list[RenderableType] = [table]
+    for line in summary.warnings:
+        parts.append(Text(f"warning: {line}", style="yellow"))
+    if summary.failures:
+        failures = Table(title="failed files", show_header=True, title_justify="left")
+        failures.add_column("key")
+        failures.add_column("reason", overflow="fold")
+        for key, reason in summary.failures:
+            failures.add_row(Text(key), Text(reason))
+        parts.append(failures)
+    return parts[0] if len(parts) == 1 else Group(*parts)
 
 
 def _short(key: str, width: int = 40) -> str:

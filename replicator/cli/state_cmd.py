@@ -18,9 +18,12 @@ import typer
 
 from replicator.checkpoint import FileRecord, SqliteCheckpointStore, Status, pipelines
 from replicator.checkpoint.ledger import WATERMARK, Ledger
-from replicator.checkpoint.location import default_state_path
+from replicator.checkpoint.location import default_pipeline_name
 from replicator.cli import options as opt
+from replicator.config import build_settings, coerce, load_config
 from replicator.errors import ConfigError, ReplicatorError
+from replicator.runner.pipeline import state_path
+from replicator.storage import redact
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -44,6 +47,27 @@ PipelineName = Annotated[
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 Key = Annotated[str, typer.Argument(help="The file's key (its path under the source).")]
+Source = Annotated[
+    str | None,
+    typer.Argument(
+        help="The pipeline's SOURCE, as given to snapshot or watch (with DEST it names the "
+        "pipeline when it has no --name).",
+        show_default=False,
+    ),
+]
+Dest = Annotated[
+    str | None,
+    typer.Argument(help="The pipeline's DEST, as given to snapshot or watch.", show_default=False),
+]
+Config = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="The pipeline's config file: its name (or source and dest) and state file.",
+        show_default=False,
+    ),
+]
 
 _NAMES_SHOWN = 10
 
@@ -56,13 +80,13 @@ def exit_on_error(debug: bool = False) -> Iterator[None]:
     except ReplicatorError as exc:
         if debug:
             traceback.print_exc()
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"error: {redact(str(exc))}\n")
         raise typer.Exit(exc.exit_code) from None
 
 
 def state_file(state: str | None) -> Path:
     """The state file to read: ``--state`` or the default; an error if it does not exist."""
-    path = Path(state).expanduser() if state else default_state_path()
+    path = state_path(state)
     if not path.is_file():
         raise ConfigError(
             f"no state file at {path}; pass --state PATH (or set REPLICATOR_STATE) to the file"
@@ -78,15 +102,50 @@ def resolve_pipeline(path: Path, name: str | None) -> str:
     if name is not None:
         if name not in names:
             held = f"it holds: {shown}" if names else "it holds no pipelines"
-            raise ConfigError(f"no pipeline {name!r} in the state file {path}; {held}")
+            raise ConfigError(
+                f"no pipeline {name!r} in the state file {path} (has it run yet?); {held}"
+            )
         return name
     if len(names) == 1:
         return names[0]
     if not names:
         raise ConfigError(f"the state file {path} holds no pipelines yet; run a snapshot first")
     raise ConfigError(
-        f"the state file {path} holds {len(names)} pipelines ({shown}); pass --name to pick one"
+        f"the state file {path} holds {len(names)} pipelines ({shown}); pick one with --name, "
+        "SOURCE DEST, or --config"
     )
+
+
+def select_pipeline(
+    state: str | None,
+    name: str | None,
+    config: Path | None = None,
+    source: str | None = None,
+    dest: str | None = None,
+) -> tuple[Path, str]:
+    """(state file, pipeline name), picked as ``replicate snapshot`` picks them: ``--name``,
+    else the name SOURCE and DEST give (on the command line or in ``--config``), else the
+    state file's only pipeline. The state file is ``--state``, else the config's, else the
+    default."""
+    if config is None and source is None and dest is None:
+        path = state_file(state)
+        return path, resolve_pipeline(path, name)
+    if (source is None) != (dest is None) and config is None:
+        raise ConfigError("give both SOURCE and DEST to name a pipeline (or --name)")
+    from_file = load_config(config) if config else {}
+    given = {"source": source, "dest": dest, "name": name, "state": state}
+    settings = build_settings(
+        from_file, coerce({k: v for k, v in given.items() if v is not None}, origin="command line")
+    )
+    path = state_file(settings.state)
+    if settings.name:
+        return path, resolve_pipeline(path, settings.name)
+    if not (settings.source and settings.dest):
+        raise ConfigError(
+            f"{config} names no pipeline: it sets neither name nor both source and dest; "
+            "pass --name"
+        )
+    return path, resolve_pipeline(path, default_pipeline_name(settings.source, settings.dest))
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -134,16 +193,30 @@ def _print_json_array(items: Iterable[object]) -> None:
     out.write("]\n" if separator == "\n  " else "\n]\n")
 
 
-def _console() -> Console:
+def stdout_console() -> Console:
+    """A console for stdout; where stdout is no terminal, as wide as any line needs, so that
+    keys are never wrapped or cut for the programs reading it."""
     # rich is imported where it is used: `replicate snapshot`, which loads this module for its
     # command line, should not pay for it at start-up.
     from rich.console import Console  # noqa: PLC0415
 
-    return Console(highlight=False)
+    if stdout_is_terminal():
+        return Console(highlight=False)
+    return Console(highlight=False, width=_UNWRAPPED)
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+_UNWRAPPED = 100_000
 
 
 @state_app.command("list")
 def list_records(
+    source: Source = None,
+    dest: Dest = None,
+    config: Config = None,
     state: opt.State = None,
     name: PipelineName = None,
     failed: Annotated[bool, typer.Option("--failed", help="Only failed files.")] = False,
@@ -162,8 +235,7 @@ def list_records(
     with exit_on_error():
         if failed + in_progress + completed > 1:
             raise ConfigError("give at most one of --failed, --in-progress, --completed")
-        path = state_file(state)
-        pipeline = resolve_pipeline(path, name)
+        path, pipeline = select_pipeline(state, name, config, source, dest)
         status: Status | None = (
             "failed"
             if failed
@@ -177,6 +249,8 @@ def list_records(
             records: Iterable[FileRecord] = store.list(status)
             if json:
                 _print_json_array(record_json(pipeline, r) for r in records)
+            elif not stdout_is_terminal():
+                _print_record_lines(records)
             else:
                 _print_records(pipeline, records, in_progress, status)
 
@@ -209,13 +283,35 @@ def _print_records(
             iso(r.updated_at),
             _details(r),
         )
-    console = _console()
+    console = stdout_console()
     if table.row_count:
         console.print(table)
     elif in_progress:
         console.print(f"no files in progress in pipeline {pipeline}")
     else:
         console.print(f"no {status or 'recorded'} files in pipeline {pipeline}")
+
+
+def _print_record_lines(records: Iterable[FileRecord]) -> None:
+    """One tab-separated line per record, never wrapped: for grep, cut and awk."""
+    out = sys.stdout
+    out.write("key\tstatus\trows\ttries\tupdated\tetag\toutputs\terror\n")
+    for r in records:
+        fields = (
+            r.key,
+            r.status,
+            str(r.rows),
+            str(r.attempts),
+            iso(r.updated_at) or "",
+            r.etag or "",
+            ",".join(r.outputs),
+            r.error or "",
+        )
+        out.write("\t".join(_one_line(f) for f in fields) + "\n")
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
 
 
 def _details(record: FileRecord) -> Text:
@@ -229,23 +325,25 @@ def _details(record: FileRecord) -> Text:
 
 
 @state_app.command("pipelines")
-def list_pipelines(state: opt.State = None, json: Json = False) -> None:
+def list_pipelines(state: opt.State = None, config: Config = None, json: Json = False) -> None:
     """List the pipelines in the state file, with their files counted by status."""
     with exit_on_error():
+        if state is None and config is not None:
+            state = build_settings(load_config(config), {}).state
         path = state_file(state)
         summaries = [_pipeline_summary(path, name) for name in pipelines(path)]
         if json:
             _print_json(summaries)
             return
         if not summaries:
-            _console().print(f"the state file {path} holds no pipelines yet")
+            stdout_console().print(f"the state file {path} holds no pipelines yet")
             return
         from rich.table import Table  # noqa: PLC0415 - see _console
         from rich.text import Text  # noqa: PLC0415
 
         table = Table(title=f"state file {path}", title_justify="left")
         table.add_column("pipeline", overflow="fold")
-        for column in ("completed", "failed", "total"):
+        for column in ("completed", "failed", "in progress", "total"):
             table.add_column(column, justify="right")
         table.add_column("watermark")
         for s in summaries:
@@ -253,10 +351,11 @@ def list_pipelines(state: opt.State = None, json: Json = False) -> None:
                 Text(s["pipeline"]),
                 f"{s['completed']:,}",
                 f"{s['failed']:,}",
+                f"{s['in_progress']:,}",
                 f"{s['total']:,}",
                 s["watermark"] or "",
             )
-        _console().print(table)
+        stdout_console().print(table)
 
 
 def _pipeline_summary(path: Path, pipeline: str) -> dict[str, Any]:
@@ -273,11 +372,18 @@ def _pipeline_summary(path: Path, pipeline: str) -> dict[str, Any]:
 
 
 @state_app.command("show")
-def show(key: Key, state: opt.State = None, name: PipelineName = None, json: Json = False) -> None:
+def show(
+    key: Key,
+    source: Source = None,
+    dest: Dest = None,
+    config: Config = None,
+    state: opt.State = None,
+    name: PipelineName = None,
+    json: Json = False,
+) -> None:
     """Show everything recorded about one file."""
     with exit_on_error():
-        path = state_file(state)
-        pipeline = resolve_pipeline(path, name)
+        path, pipeline = select_pipeline(state, name, config, source, dest)
         with SqliteCheckpointStore(path, pipeline) as store:
             record = store.get(key)
         if record is None:
@@ -298,15 +404,21 @@ def show(key: Key, state: opt.State = None, name: PipelineName = None, json: Jso
         }
         for field, value in shown.items():
             table.add_row(field, Text("" if value is None else str(value)))
-        _console().print(table)
+        stdout_console().print(table)
 
 
 @state_app.command("forget")
-def forget(key: Key, state: opt.State = None, name: PipelineName = None) -> None:
+def forget(
+    key: Key,
+    source: Source = None,
+    dest: Dest = None,
+    config: Config = None,
+    state: opt.State = None,
+    name: PipelineName = None,
+) -> None:
     """Forget one file, so that the next run replicates it again."""
     with exit_on_error():
-        path = state_file(state)
-        pipeline = resolve_pipeline(path, name)
+        path, pipeline = select_pipeline(state, name, config, source, dest)
         with SqliteCheckpointStore(path, pipeline) as store:
             record = store.get(key)
             if record is None or not store.forget(key):
@@ -315,7 +427,7 @@ def forget(key: Key, state: opt.State = None, name: PipelineName = None) -> None
                     " (see `replicate state list`)"
                 )
             horizon = Ledger(store).horizon
-        _console().print(f"forgot {key} in pipeline {pipeline}", markup=False)
+        stdout_console().print(f"forgot {key} in pipeline {pipeline}", markup=False)
         if horizon is not None and record.mtime is not None and record.mtime < horizon:
             # The watermark still vouches for a file this old: forgetting it is not enough.
             sys.stderr.write(
@@ -326,14 +438,16 @@ def forget(key: Key, state: opt.State = None, name: PipelineName = None) -> None
 
 @state_app.command("reset")
 def reset(
+    source: Source = None,
+    dest: Dest = None,
+    config: Config = None,
     state: opt.State = None,
     name: PipelineName = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Forget every file of a pipeline (and its watermark): the next run replicates all again."""
     with exit_on_error():
-        path = state_file(state)
-        pipeline = resolve_pipeline(path, name)
+        path, pipeline = select_pipeline(state, name, config, source, dest)
         if not yes:
             if not _interactive():
                 raise ConfigError("reset needs confirmation; pass --yes to reset without asking")
@@ -343,7 +457,9 @@ def reset(
                 raise typer.Exit(1)
         with SqliteCheckpointStore(path, pipeline) as store:
             removed = store.reset()
-        _console().print(f"reset pipeline {pipeline}: forgot {count_files(removed)}", markup=False)
+        stdout_console().print(
+            f"reset pipeline {pipeline}: forgot {count_files(removed)}", markup=False
+        )
 
 
 def _interactive() -> bool:
@@ -357,6 +473,8 @@ __all__ = [
     "iso",
     "record_json",
     "resolve_pipeline",
+    "select_pipeline",
     "state_app",
     "state_file",
+    "stdout_console",
 ]

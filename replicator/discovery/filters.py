@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -16,6 +17,11 @@ class KeyFilter:
     A pattern without "/" matches the file name at any depth (``*.csv``); a pattern with "/"
     matches the whole key, with ``**`` spanning folders (``logs/**/*.json.gz``). No include
     pattern means every key; an exclude wins over an include.
+
+    Keys with a file or folder name starting with ``.`` or ``_`` are left out, as Spark,
+    DuckDB and pyarrow datasets leave them out (``_tmp/``, ``.staging``, ``_SUCCESS``), unless
+    an include pattern that itself starts a name with ``.`` or ``_`` matches them
+    (``_staging/**``, ``.*.csv``).
     """
 
     include: tuple[str, ...] = ()
@@ -31,10 +37,31 @@ class KeyFilter:
     def _exclude(self) -> list[tuple[bool, re.Pattern[str]]]:
         return [_compile(p) for p in self.exclude]
 
+    @cached_property
+    def _include_hidden(self) -> list[tuple[bool, re.Pattern[str]]]:
+        return [_compile(p) for p in self.include if _HIDDEN_NAME.search(p.lstrip("/"))]
+
+    def hidden(self, key: str) -> bool:
+        """Whether ``key`` is left out for a name starting with ``.`` or ``_``."""
+        if not _HIDDEN_NAME.search(key):
+            return False
+        return not any(_match(p, key) for p in self._include_hidden)
+
     def accepts_key(self, key: str) -> bool:
+        if self.hidden(key):
+            return False
         if self.include and not any(_match(p, key) for p in self._include):
             return False
         return not any(_match(p, key) for p in self._exclude)
+
+    def describe(self) -> str:
+        """The filters in force, as options: for messages about what they left out."""
+        parts = [f"--include {p!r}" for p in self.include]
+        parts += [f"--exclude {p!r}" for p in self.exclude]
+        if self.modified_after is not None:
+            stamp = dt.datetime.fromtimestamp(self.modified_after, dt.UTC).isoformat()
+            parts.append(f"--modified-after {stamp.replace('+00:00', 'Z')}")
+        return " ".join(parts) or "no --include, --exclude or --modified-after"
 
     def accepts(self, key: str, size: int, mtime: float | None) -> bool:
         if self.skip_empty and size == 0:
@@ -42,6 +69,10 @@ class KeyFilter:
         if self.modified_after is not None and mtime is not None and mtime <= self.modified_after:
             return False
         return self.accepts_key(key)
+
+
+# A file or folder name that starts with "." or "_", anywhere in a key or pattern.
+_HIDDEN_NAME = re.compile(r"(?:^|/)[._]")
 
 
 def _compile(pattern: str) -> tuple[bool, re.Pattern[str]]:

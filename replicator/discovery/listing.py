@@ -3,25 +3,88 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import stat
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from replicator.discovery.filters import KeyFilter
+from replicator.errors import StorageError
 from replicator.model import FileInfo
-from replicator.storage import Location, translate_errors
+from replicator.storage import Location, redact, translate_errors
 
 
-def list_files(location: Location, key_filter: KeyFilter | None = None) -> list[FileInfo]:
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """What one listing found: the files the filter took (sorted by key), and how many files
+    there were under the source before filtering, ``hidden`` of them for their names."""
+
+    files: list[FileInfo]
+    seen: int
+    hidden: int
+
+
+class SourceNotFound(StorageError):
+    """The source folder, bucket or prefix does not exist."""
+
+
+def list_files(
+    location: Location, key_filter: KeyFilter | None = None, *, follow_symlinks: bool = True
+) -> list[FileInfo]:
     """Every file under ``location`` that the filter accepts, sorted by key.
 
     A source URL naming a single file lists that file.
     """
+    return list_source(location, key_filter, follow_symlinks=follow_symlinks).files
+
+
+def list_source(
+    location: Location, key_filter: KeyFilter | None = None, *, follow_symlinks: bool = True
+) -> Listing:
+    """``list_files`` with the counts of what was left out."""
     key_filter = key_filter or KeyFilter()
-    found = sorted(_files(location, key_filter), key=lambda f: f.key)
-    return found
+    seen = hidden = 0
+    found: list[FileInfo] = []
+    for path, info in _entries(location, follow_symlinks):
+        seen += 1
+        file = file_info(location, path, info)
+        # A file named as the source itself is taken whatever its name.
+        if path != location.root and key_filter.hidden(file.key):
+            hidden += 1
+        elif key_filter.accepts(file.key, file.size, file.mtime):
+            found.append(file)
+    found.sort(key=lambda f: f.key)
+    return Listing(found, seen, hidden)
 
 
-def _files(location: Location, key_filter: KeyFilter) -> Iterator[FileInfo]:
+def require_source(location: Location, listing: Listing | None = None) -> None:
+    """Raise ``SourceNotFound`` when the source does not exist: a local path that is not
+    there, a bucket that does not exist, or a prefix with no object under it (S3 has no
+    folders: a prefix exists while something is stored under it)."""
+    if listing is not None and listing.seen:
+        return
+    fs = location.fs
+    with translate_errors(location.url, "cannot list"):
+        exists = bool(fs.exists(location.root))
+    if exists:
+        return
+    shown = redact(location.url)
+    if location.is_local:
+        raise SourceNotFound(
+            f"the source {shown} does not exist ({location.root}); check the path", url=shown
+        )
+    raise SourceNotFound(
+        f"the source {shown} does not exist: nothing is stored under it; check the bucket and "
+        "prefix",
+        url=shown,
+    )
+
+
+def _entries(location: Location, follow_symlinks: bool) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    if location.is_local:
+        yield from _local_entries(location.root, follow_symlinks)
+        return
     fs = location.fs
     with translate_errors(location.url, "cannot list"):
         # fsspec caches listings (and s3fs opens files with the cached etag): a poll must see
@@ -31,11 +94,52 @@ def _files(location: Location, key_filter: KeyFilter) -> Iterator[FileInfo]:
             location.root, withdirs=False, detail=True
         )
     for path, info in entries.items():
-        if info.get("type", "file") != "file":
-            continue
-        file = file_info(location, path, info)
-        if key_filter.accepts(file.key, file.size, file.mtime):
-            yield file
+        if info.get("type", "file") == "file":
+            yield path, info
+
+
+def _local_entries(root: str, follow_symlinks: bool) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Regular files under ``root``, through symbolic links when ``follow_symlinks`` (as
+    ``aws s3 sync`` does; fsspec's ``find`` does not follow them). A folder reached twice (a
+    link loop, or two links to one folder) is listed once. Links that lead nowhere are
+    skipped: there is nothing to read."""
+    try:
+        top = os.stat(root, follow_symlinks=follow_symlinks)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StorageError(f"cannot list {root}: {exc.strerror or exc}; check the path") from None
+    if stat.S_ISREG(top.st_mode):
+        yield root, _local_info(top)
+        return
+    if not stat.S_ISDIR(top.st_mode):
+        return
+    visited = {(top.st_dev, top.st_ino)}
+    pending = [root]
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            raise StorageError(
+                f"cannot list {folder}: {exc.strerror or exc}; check its permissions"
+            ) from None
+        for entry in entries:
+            if entry.is_symlink() and not follow_symlinks:
+                continue
+            try:
+                info = entry.stat(follow_symlinks=True)
+            except OSError:  # a dangling link, or a file deleted since the folder was read
+                continue
+            if stat.S_ISREG(info.st_mode):
+                yield entry.path, _local_info(info)
+            elif stat.S_ISDIR(info.st_mode) and (info.st_dev, info.st_ino) not in visited:
+                visited.add((info.st_dev, info.st_ino))
+                pending.append(entry.path)
+
+
+def _local_info(info: os.stat_result) -> dict[str, Any]:
+    return {"size": info.st_size, "mtime": info.st_mtime, "type": "file"}
 
 
 def file_info(location: Location, path: str, info: Mapping[str, Any]) -> FileInfo:

@@ -125,12 +125,16 @@ class RunSummary:
     files_failed: int = 0
     files_vanished: int = 0
     files_failed_before: int = 0  # skipped: failed at this version before (see --retry-failed)
+    files_unknown_format: int = 0  # skipped: no reader for their extension (see --format)
+    files_too_new: int = 0  # left for the next run: modified within --min-age
     rows: int = 0
     bad_rows: int = 0
     bytes: int = 0
     seconds: float = 0.0
     interrupted: bool = False
     failures: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    # What the user should hear even when the run went well (files left out, and why).
+    warnings: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def ok(self) -> bool:

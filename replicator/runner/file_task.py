@@ -133,7 +133,9 @@ def _replicate_once(
     on_bad_row = letters.open(file)
     try:
         for chunk in read_file(pipeline.source.fs, file, pipeline.reader_options, on_bad_row):
-            if stop.aborting:
+            # A stop leaves a file in the middle for the next run (it is redone whole), so the
+            # first Ctrl-C is prompt even on a file of many gigabytes.
+            if stop.draining:
                 sink.abort(file)
                 letters.abort(file)
                 return FileResult(file, Outcome.ABORTED)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,8 +14,9 @@ from replicator.deadletter.policy import default_dead_letter_url
 from replicator.discovery.filters import KeyFilter
 from replicator.errors import ConfigError
 from replicator.readers.base import CsvOptions, ReaderOptions
+from replicator.runner.shaping import Layout
 from replicator.sinks.files import FilesSink
-from replicator.storage import Location, StorageOptions, open_location
+from replicator.storage import Location, StorageOptions, open_location, protocol_of, redact
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class Pipeline:
     dest: Location
     reader_options: ReaderOptions
     key_filter: KeyFilter
+    storage: StorageOptions
     # Where bad rows are written (with --on-bad-rows dead-letter), else None.
     dead_letter: Location | None = None
 
@@ -80,7 +83,7 @@ class Pipeline:
         return cls(
             settings=settings,
             name=settings.name or default_pipeline_name(settings.source, settings.dest),
-            state_path=Path(settings.state) if settings.state else default_state_path(),
+            state_path=state_path(settings.state),
             source=source,
             dest=dest,
             reader_options=reader_options,
@@ -90,6 +93,7 @@ class Pipeline:
                 modified_after=settings.modified_after,
                 skip_empty=settings.skip_empty,
             ),
+            storage=storage,
             dead_letter=dead_letter,
         )
 
@@ -102,12 +106,30 @@ class Pipeline:
             return DeadLetter(self.settings.on_bad_rows)  # type: ignore[arg-type]
         return DeadLetter("dead-letter", FilesSink(self.dead_letter, output_format="jsonl"))
 
-    def open_sink(self) -> FilesSink:
+    def open_sink(self, stale: Sequence[Layout] = ()) -> FilesSink:
+        """The sink; outputs of the ``stale`` layouts are removed as files are redone."""
         return FilesSink(
             self.dest,
             output_format=self.settings.output_format,  # type: ignore[arg-type]
             parquet_compression=self.settings.parquet_compression,
+            stale=[(self._open(s.dest), s.output_format) for s in stale],  # type: ignore[misc]
         )
+
+    def _open(self, url: str) -> Location:
+        return open_location(url.removeprefix("file://"), self.storage)
+
+
+def state_path(setting: str | None) -> Path:
+    """The SQLite state file: ``--state``, else the default. A URL is refused: the state is
+    a file on a local disk."""
+    if not setting:
+        return default_state_path()
+    if protocol_of(setting) != "file" or setting.startswith("file://"):
+        raise ConfigError(
+            f"--state {redact(setting)}: the state is an SQLite file on a local disk; give a "
+            "local path such as ./state.db (the destination may still be remote)"
+        )
+    return Path(setting).expanduser()
 
 
 def _overlaps(a: str, b: str) -> bool:

@@ -18,6 +18,7 @@ from replicator.errors import ConfigError, TransientError
 from replicator.model import FileInfo
 from replicator.retry import Backoff
 from replicator.runner.events import FilesDiscovered, Notice
+from replicator.runner.planning import readable, unknown_format_warning
 
 if TYPE_CHECKING:
     from replicator.runner.watch import WatchRunner
@@ -97,9 +98,13 @@ def _take(
         source.file_done(removed)
     todo: list[FileInfo] = []
     records = store.get_many([f.key for f in delivery.files])
+    options = runner.pipeline.reader_options
     for file in delivery.files:
         record = records.get(file.key)
-        if record is not None and record.status == "completed" and record.matches(file):
+        if not readable(file.key, options):
+            runner.events(Notice("warning", unknown_format_warning([file])))
+            source.file_done(file)  # nothing to replicate: its message may go
+        elif record is not None and record.status == "completed" and record.matches(file):
             source.file_done(file)  # already replicated: only the message is left to delete
         elif runner.is_in_work(file.key):
             # Another version of this key is being replicated; this one comes back after the

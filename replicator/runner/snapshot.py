@@ -8,10 +8,9 @@ import time
 from collections.abc import Sequence
 
 from replicator.checkpoint.base import CheckpointStore
-from replicator.checkpoint.ledger import Ledger
 from replicator.config import Settings
 from replicator.deadletter import DeadLetter
-from replicator.discovery.listing import list_files
+from replicator.discovery.listing import list_source, require_source
 from replicator.model import FileInfo
 from replicator.retry import FILE_RETRIES
 from replicator.runner.committer import Committer, Handoff
@@ -27,9 +26,11 @@ from replicator.runner.events import (
     RunSummary,
     ignore,
 )
-from replicator.runner.file_task import FileResult, Outcome, replicate_file
+from replicator.runner.file_task import Outcome, replicate_file
 from replicator.runner.pipeline import Pipeline
+from replicator.runner.planning import plan_files
 from replicator.runner.settle import ErrorKind, classify, describe, record_failure
+from replicator.runner.shaping import check_settings, forget_stale, remember
 from replicator.runner.stop import StopToken
 from replicator.runner.tally import RunTally
 from replicator.sinks.base import Sink
@@ -39,7 +40,12 @@ from replicator.storage import redact
 def run_snapshot(
     settings: Settings, events: EventHandler = ignore, stop: StopToken | None = None
 ) -> RunSummary:
-    """Replicate every pending file once. Blocks until done, stopped, or a terminal error."""
+    """Replicate every pending file once. Blocks until done, stopped, or a terminal error.
+
+    Raises ``ConfigError`` or ``StorageError`` (nothing written, no pipeline created in the
+    state) when the source does not exist or the output settings changed without
+    ``full_refresh``.
+    """
     stop = stop or StopToken()
     started = time.monotonic()
     pipeline = Pipeline.from_settings(settings)
@@ -56,31 +62,59 @@ def run_snapshot(
     )
     tally = RunTally()
     store = pipeline.open_store()
-    sink = pipeline.open_sink()
-    dead_letter = pipeline.open_dead_letter()
     try:
-        files = list_files(pipeline.source, pipeline.key_filter)
-        todo, skipped = Ledger(store, settings.poll_overlap).split(
-            files, full_refresh=settings.full_refresh
+        check = check_settings(store, settings)
+        listing = list_source(
+            pipeline.source, pipeline.key_filter, follow_symlinks=settings.follow_symlinks
         )
-        failed_before: list[FileResult] = []
-        if not (settings.retry_failed or settings.full_refresh):
-            todo, failed_before = _leave_failed(store, todo)
-        skipped_count = len(skipped) + len(failed_before)
-        events(FilesDiscovered(len(todo), sum(f.size for f in todo), skipped_count))
-        _Workers(pipeline, todo, sink, store, events, stop, busy, dead_letter, tally).run()
+        require_source(pipeline.source, listing)
+        remember(store, check)
+        plan = plan_files(
+            listing,
+            store,
+            settings,
+            pipeline.reader_options,
+            pipeline.key_filter,
+            source=redact(settings.source),
+        )
+        for line in plan.warnings:
+            events(Notice("warning", line))
+        events(
+            FilesDiscovered(
+                len(plan.todo),
+                sum(f.size for f in plan.todo),
+                len(plan.done) + len(plan.failed_before),
+            )
+        )
+        sink = pipeline.open_sink(check.stale)
+        dead_letter = pipeline.open_dead_letter()
+        try:
+            workers = _Workers(
+                pipeline, plan.todo, sink, store, events, stop, busy, dead_letter, tally
+            )
+            workers.run()
+        finally:
+            dead_letter.close()
+            sink.close()
+        summary = tally.summary(
+            pipeline.name,
+            time.monotonic() - started,
+            skipped=len(plan.done),
+            failed_before=((f.key, _skipped_failure(reason)) for f, reason in plan.failed_before),
+            unknown_format=len(plan.unknown_format),
+            too_new=len(plan.too_new),
+            warnings=plan.warnings,
+        )
+        if check.stale and summary.ok and not plan.too_new:
+            forget_stale(store)  # every listed file is in the new layout now
     finally:
-        dead_letter.close()
-        sink.close()
         store.close()
-    summary = tally.summary(
-        pipeline.name,
-        time.monotonic() - started,
-        skipped=len(skipped),
-        failed_before=((r.file.key, r.error or "") for r in failed_before),
-    )
     events(RunFinished(summary))
     return summary
+
+
+def _skipped_failure(reason: str) -> str:
+    return f"skipped (failed before; --retry-failed to retry): {reason}"
 
 
 class _Workers:
@@ -182,7 +216,7 @@ class _Workers:
             case Outcome.FAILED:
                 self.tally.failed(file, result.error or "")
             case Outcome.VANISHED:
-                self.tally.vanished()
+                self.tally.vanished(file)
             case Outcome.ABORTED | Outcome.NOT_STARTED:
                 self.tally.unfinished()
             case Outcome.HANDED_OFF:
@@ -247,21 +281,3 @@ class _Busy:
 
     def statistics(self) -> RunStatistics:
         return RunStatistics(readers=self.readers, readers_busy=self.busy)
-
-
-def _leave_failed(
-    store: CheckpointStore, todo: list[FileInfo]
-) -> tuple[list[FileInfo], list[FileResult]]:
-    """(to do, failed before) of ``todo``: files that failed at this same version are left out
-    (retrying them is ``--retry-failed``'s job); a changed file is always tried again."""
-    records = store.get_many([f.key for f in todo])
-    keep: list[FileInfo] = []
-    left: list[FileResult] = []
-    for file in todo:
-        record = records.get(file.key)
-        if record is not None and record.status == "failed" and record.matches(file):
-            reason = f"skipped (failed before; --retry-failed to retry): {record.error or ''}"
-            left.append(FileResult(file, Outcome.NOT_STARTED, error=reason))
-        else:
-            keep.append(file)
-    return keep, left

@@ -10,13 +10,17 @@ from replicator.runner.events import RunSummary
 
 
 class RunTally:
-    """Thread-safe counters; memory does not grow with the number of files (failures aside)."""
+    """Thread-safe counters; memory does not grow with the number of files (failures aside).
+
+    Failures are kept by key with each file's last outcome: a file that failed and later
+    completed (a watch retries it at a later poll) is no longer a failure of the run.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._completed = self._failed = self._vanished = self._unfinished = 0
+        self._completed = self._vanished = self._unfinished = 0
         self._rows = self._bad_rows = self._bytes = 0
-        self._failures: list[tuple[str, str]] = []
+        self._failures: dict[str, str] = {}
 
     def completed(self, file: FileInfo, rows: int, bad_rows: int) -> None:
         with self._lock:
@@ -24,15 +28,17 @@ class RunTally:
             self._rows += rows
             self._bad_rows += bad_rows
             self._bytes += file.size
+            self._failures.pop(file.key, None)
 
     def failed(self, file: FileInfo, reason: str) -> None:
         with self._lock:
-            self._failed += 1
-            self._failures.append((file.key, reason))
+            self._failures.pop(file.key, None)  # its latest reason goes last
+            self._failures[file.key] = reason
 
-    def vanished(self) -> None:
+    def vanished(self, file: FileInfo) -> None:
         with self._lock:
             self._vanished += 1
+            self._failures.pop(file.key, None)
 
     def unfinished(self) -> None:
         """A file stopped before its end (or never started): the run was interrupted."""
@@ -47,6 +53,9 @@ class RunTally:
         skipped: int = 0,
         failed_before: Iterable[tuple[str, str]] = (),
         interrupted: bool = False,
+        unknown_format: int = 0,
+        too_new: int = 0,
+        warnings: Iterable[str] = (),
     ) -> RunSummary:
         before = tuple(failed_before)
         with self._lock:
@@ -54,13 +63,16 @@ class RunTally:
                 pipeline=pipeline,
                 files_completed=self._completed,
                 files_skipped=skipped,
-                files_failed=self._failed,
+                files_failed=len(self._failures),
                 files_failed_before=len(before),
+                files_unknown_format=unknown_format,
+                files_too_new=too_new,
                 files_vanished=self._vanished,
                 rows=self._rows,
                 bad_rows=self._bad_rows,
                 bytes=self._bytes,
                 seconds=seconds,
                 interrupted=interrupted or self._unfinished > 0,
-                failures=(*self._failures, *before),
+                failures=(*self._failures.items(), *before),
+                warnings=tuple(warnings),
             )

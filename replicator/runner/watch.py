@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from replicator.checkpoint.base import CheckpointStore
 from replicator.config import Settings
+from replicator.discovery.listing import SourceNotFound, require_source
 from replicator.discovery.poll import PollDiscovery
 from replicator.errors import ReplicatorError, StorageError
 from replicator.model import Chunk, FileInfo
@@ -44,6 +45,7 @@ from replicator.runner.events import (
     FileFailed as FileFailedEvent,
 )
 from replicator.runner.pipeline import Pipeline
+from replicator.runner.planning import min_age_for, readable, unknown_format_warning
 from replicator.runner.settle import (
     ErrorKind,
     classify,
@@ -51,10 +53,11 @@ from replicator.runner.settle import (
     record_failure,
     record_for,
 )
+from replicator.runner.shaping import check_settings, remember
 from replicator.runner.stop import StopToken
 from replicator.runner.tally import RunTally
 from replicator.sinks.base import Sink
-from replicator.storage import redact
+from replicator.storage import redact, translate_errors
 
 if TYPE_CHECKING:
     from replicator.discovery.sqs import SqsSource
@@ -94,6 +97,8 @@ class WatchRunner:
         self._committer: Committer | None = None
         self._discovery: PollDiscovery | None = None
         self._sqs: SqsSource | None = None
+        self._unknown = 0  # files of unknown format left out
+        self._warnings: list[str] = []
         self.on_file_done: Callable[[FileInfo], None] = lambda _f: None
         self.on_file_failed: Callable[[FileInfo], None] = lambda _f: None
 
@@ -111,8 +116,15 @@ class WatchRunner:
             )
         )
         store = p.open_store()
+        try:
+            check = check_settings(store, self.settings, command="watch")
+            self._check_source()
+            remember(store, check)
+        except BaseException:
+            store.close()
+            raise
         self._store = store
-        sink = p.open_sink()
+        sink = p.open_sink(check.stale)
         committer = Committer(sink, store, lambda h, e: self._settled(h, e, sink))
         self._committer = committer
         pusher = QueuePusher(
@@ -153,13 +165,41 @@ class WatchRunner:
             store.close()
         if self.fatal is not None:
             raise self.fatal
+        discovery = self._discovery
         summary = self._tally.summary(
-            p.name, time.monotonic() - started, interrupted=self.stop.aborting
+            p.name,
+            time.monotonic() - started,
+            interrupted=self.stop.aborting,
+            unknown_format=self._unknown,
+            too_new=discovery.too_new if discovery is not None and self.once else 0,
+            warnings=self._warnings,
         )
         self.events(RunFinished(summary))
         return summary
 
     # -- discovery ---------------------------------------------------------------------------
+
+    def _check_source(self) -> None:
+        """The source must exist. One exception: an S3 prefix with nothing under it yet, in a
+        bucket that exists, which a continuous watch may wait for (with a warning)."""
+        source = self.pipeline.source
+        try:
+            require_source(source)
+        except SourceNotFound:
+            if self.once or source.is_local:
+                raise
+            bucket = source.root.partition("/")[0]
+            with translate_errors(source.url, "cannot list"):
+                if not source.fs.exists(bucket):
+                    raise
+            self._warn(
+                f"nothing is stored under {redact(self.settings.source)} yet; waiting for "
+                "files (check the bucket and prefix if you expected some)"
+            )
+
+    def _warn(self, line: str) -> None:
+        self._warnings.append(line)
+        self.events(Notice("warning", line))
 
     def _discover(self, store: CheckpointStore) -> None:
         if self.settings.sqs is None:
@@ -183,6 +223,7 @@ class WatchRunner:
 
     def _poll_loop(self, store: CheckpointStore, passes: int | None = None) -> None:
         s = self.settings
+        options = self.pipeline.reader_options
         discovery = PollDiscovery(
             self.pipeline.source,
             self.pipeline.key_filter,
@@ -190,6 +231,9 @@ class WatchRunner:
             interval=s.poll_interval,
             max_interval=s.max_poll_interval,
             overlap=s.poll_overlap,
+            readable=lambda key: readable(key, options),
+            min_age=min_age_for(s, polling=s.sqs is None),
+            follow_symlinks=s.follow_symlinks,
         )
         self._discovery = discovery
         while not self.stop.draining and self.fatal is None:
@@ -205,6 +249,9 @@ class WatchRunner:
                     Notice("warning", f"listing {redact(s.source)} failed: {describe(exc)}")
                 )
                 files = []
+            if discovery.unknown:
+                self._unknown += len(discovery.unknown)
+                self._warn(unknown_format_warning(discovery.unknown))
             self.events(
                 FilesDiscovered(
                     len(files),
@@ -217,6 +264,11 @@ class WatchRunner:
             self.submit(files)
             if self.once or passes is not None:
                 self._wait_idle()
+                if discovery.too_new and self.once:
+                    self._warn(
+                        f"{discovery.too_new:,} files modified in the last "
+                        f"{discovery.min_age:g} s left for the next pass (--min-age)"
+                    )
                 return
             self.stop.wait(discovery.interval)
 
@@ -386,7 +438,7 @@ class WatchRunner:
         if kind is ErrorKind.CANCELLED:
             return
         if kind is ErrorKind.VANISHED:
-            self._tally.vanished()
+            self._tally.vanished(file)
             self.on_file_done(file)  # nothing left to replicate
             self.events(FileVanished(file))
             return

@@ -42,7 +42,10 @@ class FilesSink:
         location: Location,
         output_format: OutputFormat = "parquet",
         parquet_compression: str = "zstd",
+        stale: Sequence[tuple[Location, OutputFormat]] = (),
     ) -> None:
+        """``stale``: where outputs were written under earlier settings; a file's output
+        there is removed when its new output is published (unless it is the same path)."""
         if output_format not in OUTPUT_FORMATS:
             raise ConfigError(
                 f"unknown output format {output_format!r}; use one of {', '.join(OUTPUT_FORMATS)}"
@@ -51,6 +54,7 @@ class FilesSink:
         self.location = location
         self.output_format: OutputFormat = output_format
         self.parquet_compression = parquet_compression
+        self.stale = tuple(stale)
         self._outputs: dict[str, _Output] = {}
         self._folders = LocalFolders()
         self._lock = threading.Lock()
@@ -143,11 +147,31 @@ class FilesSink:
                 errors[local[position][0]] = failure
             for index, output in ready:
                 errors[index] = output.published_or_failed(errors[index])
+                if errors[index] is None and self.stale:
+                    errors[index] = self._remove_stale(files[index].key)
         with self._lock:
             for index, output in ready:
                 if self._outputs.get(files[index].key) is output:
                     del self._outputs[files[index].key]
         return errors
+
+    def _remove_stale(self, key: str) -> BaseException | None:
+        """Remove the outputs earlier settings wrote for ``key`` elsewhere than now. The new
+        one is in place already, so a crash before this only leaves the old one to remove
+        when the file is redone: it is recorded only once this is done."""
+        current = self.output_url(key)
+        for location, output_format in self.stale:
+            path = location.path(output_key(key, output_format))
+            url = path if location.is_local else str(location.fs.unstrip_protocol(path))
+            if url == current:
+                continue
+            try:
+                location.fs.rm_file(path)
+            except FileNotFoundError:
+                continue
+            except Exception as exc:
+                return translate_error(exc, url, "removing the old output") or exc
+        return None
 
     def abort(self, file: FileInfo) -> None:
         """Drop the file's uncommitted output, temp file or upload included."""

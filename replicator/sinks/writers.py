@@ -217,13 +217,18 @@ class ParquetOutput:
 
 
 class CsvOutput:
-    """One CSV file with a header line. Nested columns cannot be written as CSV."""
+    """One CSV file with a header line. Nested columns (structs, lists, maps) are written as
+    their JSON text, as DuckDB and Spark write them."""
 
     def __init__(self, stream: OutputStream, schema: pa.Schema, *, key: str) -> None:
         self._key = key
         self._schema = schema
+        self._nested = [i for i, f in enumerate(schema) if pa.types.is_nested(f.type)]
+        written = schema
+        for index in self._nested:
+            written = written.set(index, schema.field(index).with_type(pa.string()))
         try:
-            self._writer = pacsv.CSVWriter(stream, schema)
+            self._writer = pacsv.CSVWriter(stream, written)
         except _DATA_ERRORS as exc:
             raise _format_error(key, "csv", exc) from exc
 
@@ -232,8 +237,12 @@ class CsvOutput:
             return
         batch = conform(batch, self._schema, key=self._key)
         try:
+            for index in self._nested:
+                batch = batch.set_column(
+                    index, batch.schema.field(index).name, _json_text(batch.column(index))
+                )
             self._writer.write_batch(batch)
-        except _DATA_ERRORS as exc:
+        except (*_DATA_ERRORS, orjson.JSONEncodeError, TypeError) as exc:
             raise _format_error(self._key, "csv", exc) from exc
 
     def finish(self) -> None:
@@ -241,6 +250,13 @@ class CsvOutput:
 
     def abandon(self) -> None:
         pass
+
+
+def _json_text(column: pa.Array) -> pa.Array:
+    """Each value of a nested column as JSON text; nulls stay null. Arrow has no JSON writer,
+    so this goes through Python: only for nested columns of CSV outputs."""
+    texts = [None if v is None else _dumps(v).decode() for v in column.to_pylist()]
+    return pa.array(texts, type=pa.string())
 
 
 class JsonlOutput:

@@ -118,7 +118,7 @@ def _aux_cases(options: Options, aux: Corpus, notes: list[str]) -> list[Case]:
         )
     if "watch" in options.names:
         if watch_available():
-            once = ("--once", "--quiet")
+            once = ("--once", "--quiet", "--min-age", "0")
             name = f"{aux.name}: watch --once"
             cases.append(compare(name, aux, threads, None, extra=once, command="watch"))
         else:
