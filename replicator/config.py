@@ -22,6 +22,7 @@ from replicator.deadletter.policy import BAD_ROW_POLICIES
 from replicator.errors import ConfigError
 from replicator.readers.base import COMPRESSIONS, DEFAULT_CHUNK_SIZE, FORMATS
 from replicator.readers.csvtypes import TypeSpecError, parse_column_types
+from replicator.schema.conform import MODES as EVOLUTION_MODES
 from replicator.storage import protocol_of
 from replicator.units import parse_duration, parse_size
 
@@ -53,7 +54,8 @@ class Settings:
     csv_header: bool = True
     csv_column_names: tuple[str, ...] | None = None
     csv_null_values: tuple[str, ...] | None = None
-    # (column, Arrow type name) pairs; from "a:int64,b:string" or a {column = type} table.
+    # (column, Arrow type name) pairs; from "a:int64,b:string" or a {column = type} table. An
+    # alias of schema_hints, kept for CSV users.
     csv_column_types: tuple[tuple[str, str], ...] | None = None
     csv_newlines_in_values: bool = True
     # discovery
@@ -65,6 +67,12 @@ class Settings:
     # None: 5 s for a polling watch, 0 for a snapshot and for S3 events (see ``min_age_for``).
     min_age: float | None = None
     follow_symlinks: bool = True
+    # schema: hints (dotted paths for nested fields), evolution, rescued values, the sample
+    schema_hints: tuple[tuple[str, str], ...] | None = None
+    schema_evolution: str = "add-columns"
+    rescued_data_column: str = "_rescued_data"  # "" switches it off
+    schema_sample_files: int = 1000
+    schema_sample_bytes: int = 256 * 1024 * 1024
     # writing
     output_format: str = "parquet"
     parquet_compression: str = "zstd"
@@ -136,16 +144,37 @@ class Settings:
             raise ConfigError(
                 f"on-bad-rows: {self.on_bad_rows!r} is not one of {', '.join(BAD_ROW_POLICIES)}"
             )
+        if self.schema_evolution not in EVOLUTION_MODES:
+            raise ConfigError(
+                f"schema-evolution: {self.schema_evolution!r} is not one of "
+                f"{', '.join(EVOLUTION_MODES)}"
+            )
+        if self.schema_sample_files < 1:
+            raise ConfigError("schema-sample-files must be at least 1")
+        if self.csv_column_types and self.schema_hints:
+            clash = {n for n, _ in self.csv_column_types} & {n for n, _ in self.schema_hints}
+            if any(dict(self.csv_column_types)[n] != dict(self.schema_hints)[n] for n in clash):
+                raise ConfigError(
+                    f"{', '.join(sorted(clash))}: typed differently in --csv-column-types and "
+                    "--schema-hints; give each column once (--csv-column-types is an alias)"
+                )
         if self.csv_delimiter is not None and len(self.csv_delimiter) != 1:
             raise ConfigError(f"csv-delimiter must be one character (got {self.csv_delimiter!r})")
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
+    @property
+    def hints(self) -> tuple[tuple[str, str], ...]:
+        """``schema_hints`` and ``csv_column_types`` (its alias), each column once."""
+        merged = dict(self.csv_column_types or ())
+        merged.update(dict(self.schema_hints or ()))
+        return tuple(merged.items())
+
 
 _FIELDS = {f.name: f for f in fields(Settings)}
 _HINTS = typing.get_type_hints(Settings)
-_SIZE_FIELDS = {"chunk_size", "inflight_limit"}
+_SIZE_FIELDS = {"chunk_size", "inflight_limit", "schema_sample_bytes"}
 _DURATION_FIELDS = {"poll_interval", "max_poll_interval", "poll_overlap", "min_age"}
 # Settings naming places; in a config file a relative local path is relative to the file.
 _PATH_FIELDS = ("source", "dest", "state", "dead_letter")
@@ -219,7 +248,7 @@ def _convert(name: str, value: Any, origin: str | None) -> Any:
         return parse_duration(value, setting=setting)
     if name == "modified_after":
         return parse_timestamp(value, setting=setting)
-    if name == "csv_column_types":
+    if name in ("csv_column_types", "schema_hints"):
         return _column_types(value, setting)
     return _check_type(_HINTS[name], value, setting)
 

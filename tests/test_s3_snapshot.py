@@ -41,7 +41,7 @@ def test_local_to_s3_is_atomic_and_complete(s3_bucket: S3Bucket, tmp_path: Path)
     expected = make_files(local_put(tmp_path / "src"), 8, 30)
     _snapshot(str(tmp_path / "src"), s3_bucket.url("out/"), tmp_path)
     keys = s3_bucket.keys("out/")
-    assert sorted(keys) == sorted(f"out/{k}.parquet" for k in expected)
+    assert sorted(keys) == sorted([*(f"out/{k}.parquet" for k in expected), "out/_common_metadata"])
     assert_rows_equal(read_parquet_outputs(_s3fs(s3_bucket), f"{s3_bucket.name}/out"), expected)
 
 

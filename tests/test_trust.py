@@ -148,7 +148,8 @@ def test_a_changed_output_setting_stops_until_full_refresh_which_removes_stale_o
     env = _env(tmp_path)
     base = ["snapshot", str(src), str(out), "--quiet"]
     assert run_cli(base, env=env).returncode == 0
-    assert sorted(p.name for p in out.iterdir()) == ["a.csv.parquet", "b.csv.parquet"]
+    parquet = ["_common_metadata", "a.csv.parquet", "b.csv.parquet"]
+    assert sorted(p.name for p in out.iterdir()) == parquet
 
     jsonl = run_cli([*base, "--output-format", "jsonl"], env=env)
     assert jsonl.returncode == 2
@@ -157,8 +158,8 @@ def test_a_changed_output_setting_stops_until_full_refresh_which_removes_stale_o
     assert "--full-refresh" in line
     typed = run_cli([*base, "--csv-column-types", "score:string"], env=env)
     assert typed.returncode == 2
-    assert "csv-column-types: (default) -> score:string" in _one_line(typed.stderr)
-    assert sorted(p.name for p in out.iterdir()) == ["a.csv.parquet", "b.csv.parquet"]
+    assert "schema-hints: (default) -> score:string" in _one_line(typed.stderr)
+    assert sorted(p.name for p in out.iterdir()) == parquet
 
     refresh = run_cli([*base, "--output-format", "jsonl", "--full-refresh"], env=env)
     assert refresh.returncode == 0, refresh.stderr
@@ -285,7 +286,7 @@ def test_watch_leaves_files_younger_than_min_age(tmp_path: Path) -> None:
     summary = run_watch(settings, once=True)  # the default for a polling watch: 5 s
     assert (summary.files_completed, summary.files_too_new) == (1, 1)
     assert any("left for the next pass (--min-age)" in w for w in summary.warnings)
-    assert sorted(p.name for p in out.iterdir()) == ["old.csv.parquet"]
+    assert sorted(p.name for p in out.iterdir()) == ["_common_metadata", "old.csv.parquet"]
     assert _status(tmp_path / "s.db", "new.csv", "w") is None
     assert run_watch(settings.replace(min_age=0), once=True).files_completed == 1
 

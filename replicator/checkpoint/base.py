@@ -37,6 +37,18 @@ class FileRecord:
         return self.key == file.key and self.version == file.version
 
 
+@dataclass(frozen=True, slots=True)
+class SchemaVersion:
+    """One version of a pipeline's schema: the Arrow schema (IPC bytes), what changed from the
+    version before, and which file (or what) caused it."""
+
+    version: int
+    created_at: float
+    schema: bytes
+    changes: tuple[str, ...] = ()
+    cause: str | None = None
+
+
 class CheckpointStore(Protocol):
     """Durable per-pipeline state. Bound to one pipeline name when opened; thread-safe."""
 
@@ -69,6 +81,12 @@ class CheckpointStore(Protocol):
 
     def compact_completed(self, *, before_mtime: float) -> int:
         """Drop completed records of files modified before ``before_mtime``; failures stay."""
+
+    def schema_versions(self, *, latest_only: bool = False) -> tuple[SchemaVersion, ...]:
+        """The pipeline schema's versions, oldest first (only the newest with ``latest_only``)."""
+
+    def add_schema_version(self, version: SchemaVersion) -> bool:
+        """Store a new version; False when its number is taken already."""
 
     def get_value(self, name: str) -> str | None:
         """A named value of this pipeline (discovery watermarks and the like)."""

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import orjson
 
-from replicator.checkpoint.base import FileRecord, Status
+from replicator.checkpoint.base import FileRecord, SchemaVersion, Status
 from replicator.errors import ConfigError, ReplicatorError, TransientError
 
 # PRAGMA application_id marks the file as ours ("RPLC"), so a foreign SQLite file is refused.
@@ -65,6 +65,18 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "DROP TABLE files",
         "ALTER TABLE files_v2 RENAME TO files",
         "CREATE INDEX files_by_status ON files (pipeline, status, key)",
+    ),
+    # 2 -> 3: the pipeline schema and its history, one row per version.
+    (
+        """CREATE TABLE schemas (
+            pipeline   TEXT NOT NULL,
+            version    INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            schema     BLOB NOT NULL,
+            changes    TEXT NOT NULL DEFAULT '[]',
+            cause      TEXT,
+            PRIMARY KEY (pipeline, version)
+        ) WITHOUT ROWID""",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -266,6 +278,40 @@ class SqliteCheckpointStore:
             )
             return cursor.rowcount
 
+    def schema_versions(self, *, latest_only: bool = False) -> tuple[SchemaVersion, ...]:
+        """The pipeline schema's versions, oldest first (only the newest with ``latest_only``)."""
+        order = "DESC LIMIT 1" if latest_only else "ASC"
+        rows = self._query(
+            "SELECT version, created_at, schema, changes, cause FROM schemas"
+            f" WHERE pipeline = ? ORDER BY version {order}",
+            (self.pipeline,),
+        )
+        return tuple(
+            SchemaVersion(version, created_at, bytes(schema), tuple(orjson.loads(changes)), cause)
+            for version, created_at, schema, changes, cause in rows
+        )
+
+    def add_schema_version(self, version: SchemaVersion) -> bool:
+        """Store a new version of the pipeline schema. False when that version number is
+        taken already (another process evolved the schema first: read it and try again)."""
+        try:
+            with self._transaction() as conn:
+                conn.execute(
+                    "INSERT INTO schemas (pipeline, version, created_at, schema, changes, cause)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        self.pipeline,
+                        version.version,
+                        version.created_at or self._clock(),
+                        version.schema,
+                        orjson.dumps(list(version.changes)).decode(),
+                        version.cause,
+                    ),
+                )
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
     def set_value(self, name: str, value: str) -> None:
         """Store a named value of this pipeline."""
         with self._transaction() as conn:
@@ -415,7 +461,8 @@ def pipelines(path: str | os.PathLike[str]) -> list[str]:
     try:
         with _translated(Path(path)):
             rows = conn.execute(
-                "SELECT pipeline FROM files UNION SELECT pipeline FROM vals ORDER BY 1"
+                "SELECT pipeline FROM files UNION SELECT pipeline FROM vals"
+                " UNION SELECT pipeline FROM schemas ORDER BY 1"
             ).fetchall()
     finally:
         conn.close()

@@ -263,7 +263,7 @@ app.command("plan", short_help="Show what a snapshot would replicate now, and wh
 app.add_typer(
     state_app,
     name="state",
-    short_help="Inspect the state (pipelines, files); forget or reset files.",
+    short_help="Inspect the state (pipelines, files, schema); forget or reset files.",
 )
 
 

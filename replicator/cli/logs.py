@@ -26,6 +26,7 @@ from replicator.runner.events import (
     Notice,
     RunFinished,
     RunStarted,
+    SchemaChanged,
 )
 from replicator.storage import redact as redact_secrets
 
@@ -78,7 +79,7 @@ class LogView(_Periodic):
                         f"found {event.pending:,} files to replicate "
                         f"({event.pending_bytes / 1e6:,.1f} MB), {event.skipped:,} already done"
                     )
-                case FileFailed() | FileVanished() | Notice():
+                case FileFailed() | FileVanished() | Notice() | SchemaChanged():
                     _, level, line = t.recent[-1]
                     self._emit(f"{level}: {line}")
                 case RunFinished():

@@ -17,6 +17,7 @@ _FIND = "Choosing files"
 _WRITE = "Writing"
 _RUN = "Running"
 _S3 = "Storage"
+_SCHEMA = "Schema"
 
 Source = Annotated[
     str | None,
@@ -117,15 +118,63 @@ CsvColumnNames = Annotated[
 CsvColumnTypes = Annotated[
     str | None,
     typer.Option(
-        help="Types of CSV columns: NAME:TYPE pairs separated by commas, e.g. 'id:int64, "
-        "ts:timestamp\\[ms], price:decimal128(12,2), name:string'. Types: int8 to int64, uint8 "
-        "to uint64, float32, float64, bool, string, binary, date32, date64, time32\\[s], "
-        "timestamp\\[s|ms|us|ns] (timestamp\\[ms, tz=UTC] for a time zone), decimal128(p,s). "
-        "Other columns' types are inferred from the first rows. A value that does not fit "
-        "its column's type, declared or inferred, makes its row a bad row (--on-bad-rows). "
-        "\\[default: all inferred]",
+        help="An alias of --schema-hints, kept for CSV users.",
         show_default=False,
         rich_help_panel=_READ,
+    ),
+]
+SchemaHints = Annotated[
+    str | None,
+    typer.Option(
+        help="Types of some columns, for every format: NAME:TYPE pairs separated by commas, e.g. "
+        "'id:int64, ts:timestamp\\[ms, tz=UTC], price:decimal128(12,2), payload.user.id:string' "
+        "(a dotted name is a field of a nested column). Types: int8 to int64, uint8 to uint64, "
+        "float32, float64, bool, string, binary, date32, date64, time32\\[s], "
+        "timestamp\\[s|ms|us|ns] (timestamp\\[ms, tz=UTC] for a time zone), decimal128(p,s). A "
+        "hinted column always has its type; a value that does not fit it is rescued. The other "
+        "columns' types are inferred across a sample of the files. \\[default: none]",
+        show_default=False,
+        rich_help_panel=_SCHEMA,
+    ),
+]
+SchemaEvolution = Annotated[
+    str | None,
+    typer.Option(
+        help="When data does not fit the pipeline's schema: add-columns (a new field becomes a "
+        "column, a value that needs a wider type of its kind widens its column, and the file is "
+        "read again), rescue (the schema never changes after inference: new fields and values "
+        "that do not fit go to the rescued-data column), fail (the first change fails the file, "
+        "naming the column and the row), none (new fields are ignored, values that do not fit "
+        "are rescued). Whatever the mode, a value of another kind (text where a number was) is "
+        "rescued. \\[default: add-columns]",
+        show_default=False,
+        rich_help_panel=_SCHEMA,
+    ),
+]
+RescuedDataColumn = Annotated[
+    str | None,
+    typer.Option(
+        help="Name of the column that keeps, as a JSON object, the values of a row that do not "
+        "fit the schema (with the source key under _file); '' switches it off, and such a row "
+        "fails its file. \\[default: _rescued_data]",
+        show_default=False,
+        rich_help_panel=_SCHEMA,
+    ),
+]
+SchemaSampleFiles = Annotated[
+    int | None,
+    typer.Option(
+        help="Files whose first block the schema is inferred from. \\[default: 1000]",
+        show_default=False,
+        rich_help_panel=_SCHEMA,
+    ),
+]
+SchemaSampleBytes = Annotated[
+    str | None,
+    typer.Option(
+        help="Most bytes read to infer the schema, e.g. 256MiB. \\[default: 256MiB]",
+        show_default=False,
+        rich_help_panel=_SCHEMA,
     ),
 ]
 CsvNullValues = Annotated[
@@ -416,6 +465,11 @@ def _pipeline_options(
     csv_column_names: CsvColumnNames = None,
     csv_column_types: CsvColumnTypes = None,
     csv_null_values: CsvNullValues = None,
+    schema_hints: SchemaHints = None,
+    schema_evolution: SchemaEvolution = None,
+    rescued_data_column: RescuedDataColumn = None,
+    schema_sample_files: SchemaSampleFiles = None,
+    schema_sample_bytes: SchemaSampleBytes = None,
     include: Include = None,
     exclude: Exclude = None,
     modified_after: ModifiedAfter = None,

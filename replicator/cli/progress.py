@@ -132,6 +132,12 @@ class LiveView:
             files.append(f" · {t.skipped:,} already done", style="dim")
         if t.vanished:
             files.append(f" · {t.vanished:,} vanished", style="yellow")
+        if t.schema_changes or t.rereads:
+            files.append(
+                f" · schema v{t.schema_version}: {t.schema_changes:,} changes, "
+                f"{t.rereads:,} files read again",
+                style="cyan",
+            )
         rows = Text.assemble(
             ("rows ", "bold"),
             f"{t.rows:,}  ",
@@ -283,6 +289,9 @@ def render_summary(summary: RunSummary) -> RenderableType:
         table.add_row("files skipped (unknown format)", f"{summary.files_unknown_format:,}")
     if summary.files_too_new:
         table.add_row("files left (modified too recently)", f"{summary.files_too_new:,}")
+    if summary.schema_changes or summary.files_reread:
+        table.add_row("schema changes", f"{summary.schema_changes:,}")
+        table.add_row("files read again (schema changed)", f"{summary.files_reread:,}")
     table.add_row("rows", f"{summary.rows:,}")
     table.add_row("bad rows (skipped or dead-lettered)", f"{summary.bad_rows:,}")
     table.add_row("bytes read", f"{summary.bytes:,}")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
+import pyarrow as pa
 import typer
 
 from replicator.checkpoint import FileRecord, SqliteCheckpointStore, Status, pipelines
@@ -460,6 +461,77 @@ def reset(
         stdout_console().print(
             f"reset pipeline {pipeline}: forgot {count_files(removed)}", markup=False
         )
+
+
+@state_app.command("schema")
+def schema(
+    source: Source = None,
+    dest: Dest = None,
+    config: Config = None,
+    state: opt.State = None,
+    name: PipelineName = None,
+    json: Json = False,
+) -> None:
+    """Show the pipeline's schema (its current version) and the history of its changes."""
+    with exit_on_error():
+        path, pipeline = select_pipeline(state, name, config, source, dest)
+        with SqliteCheckpointStore(path, pipeline) as store:
+            versions = store.schema_versions()
+        if not versions:
+            raise ReplicatorError(
+                f"pipeline {pipeline} has no schema yet: its first run with files to replicate "
+                "infers it"
+            )
+        current = pa.ipc.read_schema(pa.py_buffer(versions[-1].schema))
+        columns = [_column_json(f) for f in current]
+        history: list[dict[str, Any]] = [
+            {
+                "version": v.version,
+                "at": iso(v.created_at),
+                "changes": list(v.changes),
+                "cause": v.cause,
+            }
+            for v in versions
+        ]
+        if json:
+            _print_json(
+                {
+                    "pipeline": pipeline,
+                    "version": versions[-1].version,
+                    "columns": columns,
+                    "history": history,
+                }
+            )
+            return
+        from rich.table import Table  # noqa: PLC0415 - see stdout_console
+        from rich.text import Text  # noqa: PLC0415
+
+        table = Table(
+            title=f"pipeline {pipeline}: schema version {versions[-1].version}",
+            title_justify="left",
+        )
+        table.add_column("column", overflow="fold")
+        table.add_column("type", overflow="fold")
+        for field in current:
+            column = _column_json(field)
+            table.add_row(Text(column["name"]), Text(column["type"]))
+        changes = Table(title="history", title_justify="left")
+        for heading in ("version", "at", "changes", "needed by"):
+            changes.add_column(heading, overflow="fold")
+        for v in versions:
+            changes.add_row(
+                str(v.version), iso(v.created_at), Text("\n".join(v.changes)), Text(v.cause or "")
+            )
+        console = stdout_console()
+        console.print(table)
+        console.print(changes)
+
+
+def _column_json(field: pa.Field) -> dict[str, str]:
+    """A column as JSON: its name and Arrow type; a type not known yet says so."""
+    if pa.types.is_null(field.type):
+        return {"name": field.name, "type": "unknown (no value yet; published as string)"}
+    return {"name": field.name, "type": str(field.type)}
 
 
 def _interactive() -> bool:

@@ -17,12 +17,14 @@ from replicator.runner.events import (
     FileCompleted,
     FileFailed,
     FileFinished,
+    FileRestarted,
     FilesDiscovered,
     FileStarted,
     FileVanished,
     Notice,
     RunStarted,
     RunStatistics,
+    SchemaChanged,
     StatisticsProvider,
 )
 from replicator.storage import redact as redact_secrets
@@ -88,6 +90,9 @@ class Tally:
     committing: dict[str, FileWork] = field(default_factory=dict)  # read, not yet recorded
     recent: deque[tuple[float, str, str]] = field(default_factory=lambda: deque(maxlen=_RECENT))
     discovery: Discovery | None = None
+    schema_version: int | None = None
+    schema_changes: int = 0
+    rereads: int = 0  # files read again because the schema changed
 
     @property
     def elapsed(self) -> float:
@@ -147,6 +152,16 @@ class Tally:
                 self.note("warning", f"vanished before it was read: {event.file.key}")
             case Notice():
                 self.note(event.level, event.message)
+            case SchemaChanged():
+                self.schema_version = event.version
+                what = "; ".join(event.changes)
+                if event.cause is not None:
+                    self.schema_changes += 1
+                    self.note("info", f"schema v{event.version}: {what} (needed by {event.cause})")
+                else:
+                    self.note("info", f"schema v{event.version}: {what}")
+            case FileRestarted():
+                self.rereads += 1
             case FilesDiscovered():
                 self.discovered += event.pending
                 self.discovered_bytes += event.pending_bytes

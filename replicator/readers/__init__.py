@@ -25,7 +25,7 @@ from replicator.readers.base import (
     Reader,
     ReaderOptions,
 )
-from replicator.readers.chunking import Piece, to_chunks
+from replicator.readers.chunking import Piece, conformed, to_chunks
 from replicator.readers.columns import FILE_COLUMN, ROW_COLUMN, SYSTEM_COLUMNS
 from replicator.readers.compression import codec_from_extension, codec_from_magic
 from replicator.readers.csv import read_csv, read_tsv
@@ -35,6 +35,7 @@ from replicator.readers.jsonl_tolerant import read_jsonl_tolerant
 from replicator.readers.lines import LINE_COLUMN, read_lines
 from replicator.readers.parquet import read_parquet
 from replicator.readers.raw import DATA_COLUMN, read_raw
+from replicator.schema.conform import Conformer
 
 __all__ = [
     "COMPRESSIONS",
@@ -88,6 +89,7 @@ def read_file(
     file: FileInfo,
     options: ReaderOptions,
     on_bad_row: OnBadRow | None = None,
+    conformer: Conformer | None = None,
 ) -> Iterator[Chunk]:
     """The chunks of ``file``, in order; the last has ``completed=True``.
 
@@ -96,6 +98,9 @@ def read_file(
     ``on_bad_row``, a bad row of csv, tsv, jsonl or lines is reported to it (before the chunk that
     follows it is yielded) instead. Storage errors (``FileNotFoundError`` for a vanished file,
     ``PermissionError``, ...) propagate unchanged.
+
+    With ``conformer``, every batch is conformed to the pipeline schema (raw bytes aside),
+    which raises ``schema.conform.Evolve`` when the schema must change first.
     """
     fmt = resolve_format(file.key, options)
     tolerant = _TOLERANT.get(fmt) if on_bad_row is not None else None
@@ -104,4 +109,6 @@ def read_file(
     else:
         pieces = _PARSERS[fmt](fs, file, options)
     system_columns = options.system_columns and fmt != "raw"
+    if conformer is not None and fmt != "raw":
+        pieces = conformed(pieces, conformer)
     return to_chunks(file, pieces, fmt=fmt, options=options, system_columns=system_columns)

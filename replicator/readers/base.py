@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+import pyarrow as pa
 from fsspec import AbstractFileSystem
 
 from replicator.model import Chunk, FileInfo
@@ -48,6 +49,8 @@ class ReaderOptions:
     chunk_size: int = DEFAULT_CHUNK_SIZE
     system_columns: bool = True
     csv: CsvOptions = field(default_factory=CsvOptions)
+    # The pipeline schema's known column types, to parse with (csv, json); None: each file's own.
+    schema: pa.Schema | None = None
 
 
 class Reader(Protocol):

@@ -18,6 +18,7 @@ from replicator.model import Chunk, FileInfo, Offset
 from replicator.readers.base import ReaderOptions
 from replicator.readers.columns import add_system_columns
 from replicator.readers.failures import as_read_error, is_read_error
+from replicator.schema.conform import Conformer, Misfit
 
 # An empty file has no columns: its only chunk holds no rows and, if on, the system columns.
 EMPTY_BATCH = pa.RecordBatch.from_arrays([], names=[])
@@ -32,6 +33,8 @@ class Piece(NamedTuple):
     batch: pa.RecordBatch
     byte: int | None = None
     read: int | None = None
+    # Values the reader could not convert to their column's type; their slots are null.
+    misfits: tuple[Misfit, ...] = ()
 
 
 class StoredPosition:
@@ -90,6 +93,14 @@ def coalesce(pieces: Pieces, target: int) -> Pieces:
                 held, size = [], 0
     if held:
         yield joined()
+
+
+def conformed(pieces: Pieces, conformer: Conformer) -> Pieces:
+    """The pieces with their batches conformed to the pipeline schema (``schema.conform``);
+    raises its ``Evolve`` when the schema must change first."""
+    with contextlib.closing(pieces):
+        for piece in pieces:
+            yield Piece(conformer.conform(piece.batch, piece.misfits), piece.byte, piece.read)
 
 
 def to_chunks(

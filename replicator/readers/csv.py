@@ -297,3 +297,24 @@ def _has_content(fs: AbstractFileSystem, file: FileInfo, options: ReaderOptions)
             if block.strip(b"\r\n"):
                 return True
     return False
+
+
+def csv_read_options(
+    csv: CsvOptions,
+    block_size: int,
+    default_delimiter: str,
+    *,
+    text_columns: tuple[str, ...] = (),
+) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
+    """How this reader reads a file with these options and Arrow's type inference (declared
+    columns as raw bytes, which always fit), for sampling its first block; ``text_columns``
+    are read as text."""
+    parse = pacsv.ParseOptions(
+        delimiter=csv.delimiter or default_delimiter,
+        quote_char=csv.quote_char if csv.quote_char else False,
+        newlines_in_values=csv.newlines_in_values,
+        invalid_row_handler=lambda _row: "skip",
+    )
+    as_bytes: dict[str, pa.DataType] = dict.fromkeys(declared_types(csv.column_types), pa.binary())
+    as_bytes.update(dict.fromkeys(text_columns, pa.string()))
+    return _read_options(csv, block_size, False), parse, _convert_options(csv, None, as_bytes)

@@ -110,6 +110,24 @@ class FileVanished:
 
 
 @dataclass(frozen=True, slots=True)
+class SchemaChanged:
+    """The pipeline schema is at ``version`` now: ``changes`` made it, ``cause`` (a file's key,
+    or None) needed it. Also sent once at the start, with the version the run starts from."""
+
+    version: int
+    changes: tuple[str, ...]
+    cause: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileRestarted:
+    """``file`` is read again from its start (its partial output dropped), for ``reason``."""
+
+    file: FileInfo
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Notice:
     level: str
     message: str
@@ -132,6 +150,8 @@ class RunSummary:
     bytes: int = 0
     seconds: float = 0.0
     interrupted: bool = False
+    schema_changes: int = 0  # new versions of the pipeline schema in this run
+    files_reread: int = 0  # times a file was read again because the schema changed
     failures: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     # What the user should hear even when the run went well (files left out, and why).
     warnings: tuple[str, ...] = field(default_factory=tuple)
@@ -156,6 +176,8 @@ Event = (
     | FileCompleted
     | FileFailed
     | FileVanished
+    | SchemaChanged
+    | FileRestarted
     | Notice
     | RunFinished
 )

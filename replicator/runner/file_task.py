@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import time
 from dataclasses import dataclass
 
 from replicator.checkpoint.base import CheckpointStore
 from replicator.deadletter import DeadLetter
-from replicator.errors import ReplicatorError
+from replicator.errors import ReadError, ReplicatorError
 from replicator.model import FileInfo
 from replicator.pusher.sync import SyncPusher
 from replicator.readers import read_file
@@ -19,19 +20,25 @@ from replicator.runner.events import (
     EventHandler,
     FileFailed,
     FileFinished,
+    FileRestarted,
     FileStarted,
     FileVanished,
     Notice,
 )
 from replicator.runner.pipeline import Pipeline
+from replicator.runner.schemas import file_options
 from replicator.runner.settle import (
+    MAX_REREADS,
     ErrorKind,
+    Reread,
     classify,
     describe,
     record_failure,
     record_for,
 )
 from replicator.runner.stop import StopToken
+from replicator.schema.conform import Evolve
+from replicator.schema.stage import SchemaStage
 from replicator.sinks.base import Sink
 
 # Without a dead letter, a bad row fails its file.
@@ -51,6 +58,7 @@ class FileResult:
     file: FileInfo
     outcome: Outcome
     error: str | None = None
+    rereads: int = 0  # times it was read again because the schema changed
 
 
 def replicate_file(
@@ -62,6 +70,7 @@ def replicate_file(
     stop: StopToken,
     committer: Committer,
     dead_letter: DeadLetter | None = None,
+    stage: SchemaStage | None = None,
 ) -> FileResult:
     """Read ``file`` and write its chunks, then finish its output and hand it to ``committer``
     (``HANDED_OFF``), which makes it durable, records it and reports how it settled. Blocks
@@ -71,7 +80,8 @@ def replicate_file(
     point before leaves it unrecorded, so the next run redoes it (the sink's outputs are
     deterministic, so redoing overwrites instead of duplicating). Bad rows go to
     ``dead_letter`` by its policy (without one, a bad row fails the file); its object for this
-    file is published before the file is handed over.
+    file is published before the file is handed over. With ``stage``, rows are conformed to
+    the pipeline schema; a file that needs it to change changes it and is read again.
     """
     if stop.draining:
         return FileResult(file, Outcome.NOT_STARTED)
@@ -79,10 +89,10 @@ def replicate_file(
     events(FileStarted(file))
     # Visible to `replicate state list --in-progress`; a crash leaves it so, and a rerun redoes it.
     store.record_started(record_for(file, "in_progress"))
-    failures = 0
+    failures = rereads = 0
     while True:
         try:
-            return _replicate_once(
+            result = _replicate_once(
                 pipeline,
                 file,
                 sink,
@@ -92,7 +102,19 @@ def replicate_file(
                 started,
                 dead_letter or _STRICT,
                 committer,
+                stage,
             )
+            return dataclasses.replace(result, rereads=rereads)
+        except Reread as reread:
+            rereads += 1
+            if rereads > MAX_REREADS:
+                failure = ReadError(
+                    f"{file.key}: read again {MAX_REREADS} times for schema changes; declare "
+                    "its columns with --schema-hints",
+                    key=file.key,
+                )
+                return dataclasses.replace(_failed(file, store, events, failure), rereads=rereads)
+            events(FileRestarted(file, str(reread)))
         except _Retry as retry:
             failures += 1
             if not FILE_RETRIES.retry_after(failures):
@@ -127,12 +149,15 @@ def _replicate_once(
     started: float,
     letters: DeadLetter,
     committer: Committer,
+    stage: SchemaStage | None,
 ) -> FileResult:
     pusher = SyncPusher(sink)
     finished = False
     on_bad_row = letters.open(file)
+    conformer = stage.conformer(file.key) if stage is not None else None
+    options = file_options(pipeline.reader_options, conformer.target if conformer else None)
     try:
-        for chunk in read_file(pipeline.source.fs, file, pipeline.reader_options, on_bad_row):
+        for chunk in read_file(pipeline.source.fs, file, options, on_bad_row, conformer):
             # A stop leaves a file in the middle for the next run (it is redone whole), so the
             # first Ctrl-C is prompt even on a file of many gigabytes.
             if stop.draining:
@@ -152,6 +177,12 @@ def _replicate_once(
             return FileResult(file, Outcome.HANDED_OFF)
         sink.abort(file)  # the run is being stopped: left for the next one
         return FileResult(file, Outcome.ABORTED)
+    except Evolve as evolve:
+        sink.abort(file)
+        letters.abort(file)
+        assert stage is not None, "only a conformer asks the schema to change"
+        target = stage.evolve(evolve.changes, file.key)
+        raise Reread(f"schema version {target.version}: {evolve}") from None
     except Exception as exc:  # one bad file must not stop the others
         sink.abort(file)
         letters.abort(file)

@@ -17,8 +17,18 @@ from replicator.model import FileInfo
 from replicator.pusher.inflight import Cancelled
 from replicator.storage import is_transient, redact
 
+# A file read again this many times for schema changes is failed: each change widens the
+# schema, so this many in a row for one file means something else is wrong.
+MAX_REREADS = 20
+
+
+class Reread(ReplicatorError):
+    """The pipeline schema changed for this file: its partial output is dropped and it is read
+    again from the start under the new version."""
+
 
 class ErrorKind(enum.Enum):
+    REDO = "redo"  # the schema changed: read the file again at once
     CANCELLED = "cancelled"  # stopped on purpose: redone next run
     VANISHED = "vanished"  # deleted at the source after it was found: nothing to replicate
     FATAL = "fatal"  # the destination or credentials refuse: every file would fail alike
@@ -27,6 +37,8 @@ class ErrorKind(enum.Enum):
 
 
 def classify(error: BaseException) -> ErrorKind:
+    if isinstance(error, Reread):
+        return ErrorKind.REDO
     if isinstance(error, Cancelled):
         return ErrorKind.CANCELLED
     if isinstance(error, FileNotFoundError):

@@ -39,8 +39,10 @@ _SHAPING = (
     "csv_header",
     "csv_column_names",
     "csv_null_values",
-    "csv_column_types",
     "csv_newlines_in_values",
+    "schema_hints",
+    "schema_evolution",
+    "rescued_data_column",
     "output_format",
     "parquet_compression",
     "on_bad_rows",
@@ -61,7 +63,8 @@ def shaping_settings(settings: Settings) -> dict[str, Any]:
     """The output-shaping settings as JSON values; URLs without credentials or queries."""
     values: dict[str, Any] = {}
     for name in _SHAPING:
-        value: Any = getattr(settings, name)
+        # --csv-column-types is an alias of --schema-hints: both are the hints.
+        value: Any = settings.hints or None if name == "schema_hints" else getattr(settings, name)
         if name == "dead_letter" and value is None and settings.on_bad_rows == "dead-letter":
             value = default_dead_letter_url(settings.dest)
         if name in _URLS and isinstance(value, str):
@@ -98,10 +101,13 @@ class SettingsCheck:
     current: dict[str, Any]
     changed: tuple[str, ...]
     stale: tuple[Layout, ...]  # layouts whose outputs a full refresh still has to remove
+    full_refresh: bool = False
 
     @property
     def needs_reset(self) -> bool:
-        return bool(self.changed)
+        """A full refresh starts over: what was done is forgotten first, so that an
+        interrupted refresh is carried on by the next run (with its schema, re-inferred)."""
+        return self.full_refresh
 
 
 def check_settings(
@@ -131,13 +137,13 @@ def check_settings(
         new = Layout(str(current["dest"]), str(current["output_format"]))
         if old != new and old not in stale:
             stale = (*stale, old)
-    return SettingsCheck(stored, current, changed, stale)
+    return SettingsCheck(stored, current, changed, stale, settings.full_refresh)
 
 
 def remember(store: CheckpointStore, check: SettingsCheck) -> None:
-    """Store this run's settings. After a change (a full refresh), first forget every record
-    of the pipeline, so that an interrupted refresh is carried on by the next run instead of
-    counting the old settings' files as done."""
+    """Store this run's settings. For a full refresh, first forget every record of the
+    pipeline, so that an interrupted refresh is carried on by the next run instead of counting
+    files done before the refresh (or under the old settings) as done."""
     current = orjson.dumps(check.current).decode()
     if check.needs_reset:
         values = {SETTINGS_VALUE: current}

@@ -29,10 +29,12 @@ from replicator.runner.events import (
 from replicator.runner.file_task import Outcome, replicate_file
 from replicator.runner.pipeline import Pipeline
 from replicator.runner.planning import plan_files
+from replicator.runner.schemas import open_stage, start_stage
 from replicator.runner.settle import ErrorKind, classify, describe, record_failure
 from replicator.runner.shaping import check_settings, forget_stale, remember
 from replicator.runner.stop import StopToken
 from replicator.runner.tally import RunTally
+from replicator.schema.stage import SchemaStage
 from replicator.sinks.base import Sink
 from replicator.storage import redact
 
@@ -88,9 +90,12 @@ def run_snapshot(
         )
         sink = pipeline.open_sink(check.stale)
         dead_letter = pipeline.open_dead_letter()
+        stage = open_stage(pipeline, store) if plan.todo else None
         try:
+            if stage is not None:
+                start_stage(stage, pipeline, plan.todo, sink, events, reinfer=check.full_refresh)
             workers = _Workers(
-                pipeline, plan.todo, sink, store, events, stop, busy, dead_letter, tally
+                pipeline, plan.todo, sink, store, events, stop, busy, dead_letter, tally, stage
             )
             workers.run()
         finally:
@@ -104,6 +109,7 @@ def run_snapshot(
             unknown_format=len(plan.unknown_format),
             too_new=len(plan.too_new),
             warnings=plan.warnings,
+            schema_changes=stage.changes if stage is not None else 0,
         )
         if check.stale and summary.ok and not plan.too_new:
             forget_stale(store)  # every listed file is in the new layout now
@@ -133,8 +139,10 @@ class _Workers:
         busy: _Busy,
         dead_letter: DeadLetter | None,
         tally: RunTally,
+        stage: SchemaStage | None = None,
     ) -> None:
         self.pipeline, self.sink, self.store = pipeline, sink, store
+        self.stage = stage
         self.events, self.stop, self.busy, self.tally = events, stop, busy, tally
         self.dead_letter = dead_letter
         self.todo = collections.deque(files)  # append and popleft are atomic: no lock needed
@@ -211,7 +219,10 @@ class _Workers:
                 self.stop,
                 self.committer,
                 self.dead_letter,
+                self.stage,
             )
+        if result.rereads:
+            self.tally.reread(result.rereads)
         match result.outcome:
             case Outcome.FAILED:
                 self.tally.failed(file, result.error or "")

@@ -18,7 +18,7 @@ class RunTally:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._completed = self._vanished = self._unfinished = 0
+        self._completed = self._vanished = self._unfinished = self._rereads = 0
         self._rows = self._bad_rows = self._bytes = 0
         self._failures: dict[str, str] = {}
 
@@ -40,6 +40,11 @@ class RunTally:
             self._vanished += 1
             self._failures.pop(file.key, None)
 
+    def reread(self, count: int = 1) -> None:
+        """A file was read again from its start because the schema changed."""
+        with self._lock:
+            self._rereads += count
+
     def unfinished(self) -> None:
         """A file stopped before its end (or never started): the run was interrupted."""
         with self._lock:
@@ -56,6 +61,7 @@ class RunTally:
         unknown_format: int = 0,
         too_new: int = 0,
         warnings: Iterable[str] = (),
+        schema_changes: int = 0,
     ) -> RunSummary:
         before = tuple(failed_before)
         with self._lock:
@@ -73,6 +79,8 @@ class RunTally:
                 bytes=self._bytes,
                 seconds=seconds,
                 interrupted=interrupted or self._unfinished > 0,
+                schema_changes=schema_changes,
+                files_reread=self._rereads,
                 failures=(*self._failures.items(), *before),
                 warnings=tuple(warnings),
             )

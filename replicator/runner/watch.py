@@ -19,7 +19,7 @@ from replicator.checkpoint.base import CheckpointStore
 from replicator.config import Settings
 from replicator.discovery.listing import SourceNotFound, require_source
 from replicator.discovery.poll import PollDiscovery
-from replicator.errors import ReplicatorError, StorageError
+from replicator.errors import ReadError, ReplicatorError, StorageError
 from replicator.model import Chunk, FileInfo
 from replicator.pusher.inflight import Cancelled
 from replicator.pusher.queue import FileFailed, QueuePusher
@@ -31,6 +31,7 @@ from replicator.runner.events import (
     EventHandler,
     FileCompleted,
     FileFinished,
+    FileRestarted,
     FilesDiscovered,
     FileStarted,
     FileVanished,
@@ -46,8 +47,11 @@ from replicator.runner.events import (
 )
 from replicator.runner.pipeline import Pipeline
 from replicator.runner.planning import min_age_for, readable, unknown_format_warning
+from replicator.runner.schemas import file_options, open_stage, start_stage
 from replicator.runner.settle import (
+    MAX_REREADS,
     ErrorKind,
+    Reread,
     classify,
     describe,
     record_failure,
@@ -56,6 +60,8 @@ from replicator.runner.settle import (
 from replicator.runner.shaping import check_settings, remember
 from replicator.runner.stop import StopToken
 from replicator.runner.tally import RunTally
+from replicator.schema.conform import Evolve
+from replicator.schema.stage import SchemaStage
 from replicator.sinks.base import Sink
 from replicator.storage import redact, translate_errors
 
@@ -97,6 +103,11 @@ class WatchRunner:
         self._committer: Committer | None = None
         self._discovery: PollDiscovery | None = None
         self._sqs: SqsSource | None = None
+        self._sink: Sink | None = None
+        self._stage: SchemaStage | None = None
+        self._reinfer = False
+        self._stage_started = False
+        self._rereads: dict[str, int] = {}  # schema-change re-reads of files in work
         self._unknown = 0  # files of unknown format left out
         self._warnings: list[str] = []
         self.on_file_done: Callable[[FileInfo], None] = lambda _f: None
@@ -125,6 +136,9 @@ class WatchRunner:
             raise
         self._store = store
         sink = p.open_sink(check.stale)
+        self._sink = sink
+        self._stage = open_stage(p, store)
+        self._reinfer = check.full_refresh
         committer = Committer(sink, store, lambda h, e: self._settled(h, e, sink))
         self._committer = committer
         pusher = QueuePusher(
@@ -173,6 +187,7 @@ class WatchRunner:
             unknown_format=self._unknown,
             too_new=discovery.too_new if discovery is not None and self.once else 0,
             warnings=self._warnings,
+            schema_changes=self._stage.changes if self._stage is not None else 0,
         )
         self.events(RunFinished(summary))
         return summary
@@ -313,7 +328,15 @@ class WatchRunner:
             return key in self._in_work
 
     def submit(self, files: list[FileInfo]) -> None:
-        """Queue files for the readers; keys already in work are left out."""
+        """Queue files for the readers; keys already in work are left out. The first files
+        found start the schema stage (inferred from them, unless one is stored). Called by
+        the discovery thread only."""
+        if files and self._stage is not None and not self._stage_started:
+            assert self._sink is not None
+            start_stage(
+                self._stage, self.pipeline, files, self._sink, self.events, reinfer=self._reinfer
+            )
+            self._stage_started = True
         with self._lock:
             for file in files:
                 if file.key not in self._in_work:
@@ -353,9 +376,13 @@ class WatchRunner:
             assert self._store is not None
             self._store.record_started(record_for(file, "in_progress"))
             on_bad_row = letters.open(file)
-            options = self.pipeline.reader_options
+            stage = self._stage
+            conformer = stage.conformer(file.key) if stage is not None else None
+            options = file_options(
+                self.pipeline.reader_options, conformer.target if conformer else None
+            )
             last = False
-            for chunk in read_file(self.pipeline.source.fs, file, options, on_bad_row):
+            for chunk in read_file(self.pipeline.source.fs, file, options, on_bad_row, conformer):
                 if self.stop.draining:
                     raise Cancelled(f"stopping: {file.key} is left for the next run")
                 pusher.push(chunk)
@@ -365,6 +392,10 @@ class WatchRunner:
                 raise ReplicatorError(f"the reader of {file.key} ended without a last chunk")
         except FileFailed:
             pass  # the sink failed this file; its error waits below
+        except Evolve as evolve:
+            assert self._stage is not None, "only a conformer asks the schema to change"
+            target = self._stage.evolve(evolve.changes, file.key)
+            pusher.abandon(file, Reread(f"schema version {target.version}: {evolve}"))
         except Exception as exc:
             pusher.abandon(file, exc)
         finally:
@@ -406,6 +437,7 @@ class WatchRunner:
         with self._lock:
             self._in_work.pop(file.key, None)
             self._failures.pop(file.key, None)
+            self._rereads.pop(file.key, None)
             seconds = time.monotonic() - self._started.pop(file.key, handoff.started)
         self._tally.completed(file, settled.rows, settled.bad_rows)
         self.on_file_done(file)
@@ -430,12 +462,27 @@ class WatchRunner:
         assert pusher is not None
         pusher.forget(file)
         kind = classify(error)
+        if kind is ErrorKind.REDO and not self.stop.draining:
+            with self._lock:
+                rereads = self._rereads[file.key] = self._rereads.get(file.key, 0) + 1
+            if rereads <= MAX_REREADS:
+                self._tally.reread()
+                self.events(FileRestarted(file, str(error)))
+                self._work.put(file)  # still in work: read again at once, under the new schema
+                return
+            error = ReadError(
+                f"{file.key}: read again {MAX_REREADS} times for schema changes; declare its "
+                "columns with --schema-hints",
+                key=file.key,
+            )
+            kind = ErrorKind.FAILED
         if kind is ErrorKind.TRANSIENT and self._retry_later(file, error):
             return  # still in work: read again from the start after a backoff
         with self._lock:
             self._in_work.pop(file.key, None)
             self._started.pop(file.key, None)
-        if kind is ErrorKind.CANCELLED:
+            self._rereads.pop(file.key, None)
+        if kind in (ErrorKind.CANCELLED, ErrorKind.REDO):  # a stop came first: redone next run
             return
         if kind is ErrorKind.VANISHED:
             self._tally.vanished(file)

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import pyarrow as pa
+
 from replicator.model import Chunk, FileInfo
 
 
@@ -33,6 +35,10 @@ class Sink(Protocol):
     def finish(self, file: FileInfo) -> Committed:
         """Complete the file's output after its last chunk, not yet necessarily durable or
         visible: ``publish`` makes it so. ``commit`` is ``finish`` then ``publish``."""
+
+    def schema_changed(self, schema: pa.Schema, version: int) -> None:
+        """The pipeline's output schema is now ``schema`` (version ``version``): rows of it
+        follow. Called before the first chunk that has it; versions only grow."""
 
     def publish(self, files: Sequence[FileInfo]) -> list[BaseException | None]:
         """Make the finished outputs of ``files`` durable and visible, as one batch. Blocks.

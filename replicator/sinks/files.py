@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
 from fsspec.spec import AbstractBufferedFile
 
@@ -28,6 +29,8 @@ from replicator.sinks.writers import FormatWriter, OutputStream, SinkError, open
 from replicator.storage import Location, translate_error, translate_errors
 
 _LOCAL_BUFFER = 1024 * 1024
+# The pipeline's schema at the destination root; the underscore keeps it out of the data.
+COMMON_METADATA = "_common_metadata"
 
 
 class FilesSink:
@@ -55,6 +58,8 @@ class FilesSink:
         self.output_format: OutputFormat = output_format
         self.parquet_compression = parquet_compression
         self.stale = tuple(stale)
+        self._schema_lock = threading.Lock()
+        self._schema_version = 0  # of the schema published at the root
         self._outputs: dict[str, _Output] = {}
         self._folders = LocalFolders()
         self._lock = threading.Lock()
@@ -154,6 +159,42 @@ class FilesSink:
                 if self._outputs.get(files[index].key) is output:
                     del self._outputs[files[index].key]
         return errors
+
+    def schema_changed(self, schema: pa.Schema, version: int) -> None:
+        """Publish the pipeline's schema at the destination root as ``_common_metadata``
+        (Parquet's schema-only summary file, which Spark and pyarrow datasets read), replaced
+        atomically. Parquet outputs only; an older version never replaces a newer one."""
+        if self.output_format != "parquet":
+            self._remove_stale_schemas()
+            return
+        path = self.location.path(COMMON_METADATA)
+        with self._schema_lock, translate_errors(self.location.url, "writing the schema"):
+            if version < self._schema_version:
+                return
+            if self.location.is_local:
+                self._folders.prepare(self.location.root)
+                temp = temp_path(path)
+                try:
+                    with pa.OSFile(temp, mode="w") as out:
+                        pq.write_metadata(schema, out)
+                        out.flush()
+                        os.fsync(out.fileno())
+                    os.replace(temp, path)
+                finally:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(temp)
+                self._folders.sync(self.location.root)
+            else:
+                with self.location.fs.open(path, "wb") as out:  # visible once complete
+                    pq.write_metadata(schema, out)
+            self._schema_version = version
+
+    def _remove_stale_schemas(self) -> None:
+        """The schema file of an earlier Parquet layout would describe outputs now removed."""
+        for location, output_format in self.stale:
+            if output_format == "parquet":
+                with contextlib.suppress(FileNotFoundError):
+                    location.fs.rm_file(location.path(COMMON_METADATA))
 
     def _remove_stale(self, key: str) -> BaseException | None:
         """Remove the outputs earlier settings wrote for ``key`` elsewhere than now. The new

@@ -250,7 +250,8 @@ def warm_cache(corpus: Corpus) -> None:
 
 def check_outputs(dest: Path, corpus: Corpus) -> str | None:
     """Why the run's outputs are wrong (one Parquet file per source file, every row), or None."""
-    outputs = [p for p in dest.rglob("*") if p.is_file()]
+    # The pipeline's schema at the root (replicator's _common_metadata) is not an output.
+    outputs = [p for p in dest.rglob("*") if p.is_file() and p.name != "_common_metadata"]
     parquet = [p for p in outputs if p.suffix == ".parquet" and not p.name.startswith(".")]
     if len(outputs) != len(parquet) or len(parquet) != len(corpus.files):
         return f"{len(outputs)} outputs ({len(parquet)} Parquet) for {len(corpus.files)} files"
