@@ -9,9 +9,11 @@ messages: a wrong one raises ``ConfigError`` naming it. ``config`` reads a TOML 
 from __future__ import annotations
 
 import os
+import warnings
 from typing import TYPE_CHECKING, Any
 
-from replicator.config import Settings, build_settings, coerce, load_config
+from replicator.config import Settings, settings_from
+from replicator.errors import ConfigError, ReplicatorWarning
 from replicator.runner.events import EventHandler, RunSummary, ignore
 from replicator.runner.stop import StopToken
 
@@ -21,14 +23,30 @@ if TYPE_CHECKING:
 ConfigPath = str | os.PathLike[str] | None
 
 
+# Options of the command line's own output; a program observes a run through ``events``.
+_CLI_ONLY = ("quiet", "log_format", "metrics_port", "metrics_host")
+
+
 def settings(
     source: str | None = None, dest: str | None = None, *, config: ConfigPath = None, **options: Any
 ) -> Settings:
     """The ``Settings`` of a run: the config file's, then ``source``, ``dest`` and ``options``."""
+    for name in _CLI_ONLY:
+        if name in options:
+            raise ConfigError(
+                f"{name} is an option of the command line's output; a program observes a "
+                "run with events=callback (see replicator.runner.events)"
+            )
     given = {"source": source, "dest": dest, **options}
-    from_file = load_config(config) if config is not None else {}
-    overrides = coerce({k: v for k, v in given.items() if v is not None}, origin="option")
-    return build_settings(from_file, overrides)
+    return settings_from(config, given, origin="option")
+
+
+def _said(summary: RunSummary) -> RunSummary:
+    """Warnings (files left out, filters that took nothing) as Python warnings too: a
+    program that ignores the summary still hears of them."""
+    for line in summary.warnings:
+        warnings.warn(line, ReplicatorWarning, stacklevel=3)
+    return summary
 
 
 def snapshot(
@@ -49,7 +67,7 @@ def snapshot(
     """
     from replicator.runner.snapshot import run_snapshot  # noqa: PLC0415 - only what is used
 
-    return run_snapshot(settings(source, dest, config=config, **options), events, stop)
+    return _said(run_snapshot(settings(source, dest, config=config, **options), events, stop))
 
 
 def watch(
@@ -66,7 +84,8 @@ def watch(
     thread), or one pass with ``once=True``."""
     from replicator.runner.watch import run_watch  # noqa: PLC0415 - only what is used
 
-    return run_watch(settings(source, dest, config=config, **options), events, stop, once=once)
+    summary = run_watch(settings(source, dest, config=config, **options), events, stop, once=once)
+    return _said(summary)
 
 
 def plan(
@@ -76,7 +95,10 @@ def plan(
     ``replicate plan``. Writes nothing."""
     from replicator.runner.preview import make_plan  # noqa: PLC0415 - only what is used
 
-    return make_plan(settings(source, dest, config=config, **options))
+    planned = make_plan(settings(source, dest, config=config, **options))
+    for line in planned.warnings:
+        warnings.warn(line, ReplicatorWarning, stacklevel=2)
+    return planned
 
 
 __all__ = ["plan", "settings", "snapshot", "watch"]

@@ -315,6 +315,16 @@ def parse_timestamp(value: Any, *, setting: str = "modified-after") -> float:
     return stamp.timestamp()
 
 
+def settings_from(
+    config: str | os.PathLike[str] | None, given: Mapping[str, Any], *, origin: str
+) -> Settings:
+    """The config file's values (if any), then the ``given`` ones that are not None (checked
+    with ``origin`` in their messages): what every command and the Python API run with."""
+    from_file = load_config(config) if config else {}
+    overrides = coerce({k: v for k, v in given.items() if v is not None}, origin=origin)
+    return build_settings(from_file, overrides)
+
+
 def build_settings(config: Mapping[str, Any], overrides: Mapping[str, Any]) -> Settings:
     """Defaults, then the config file's values, then the command line's (only those given)."""
     merged = {**config, **{k: v for k, v in overrides.items() if v is not None}}

@@ -6,6 +6,7 @@
     ├── ConfigError            wrong settings; one actionable line, exit code 2
     ├── TerminalError          retrying will not help (no bucket, access denied, bad input file)
     │   ├── StorageError       the source or destination refused (translated from s3fs/botocore)
+    │   ├── StateConflict      another run changed the pipeline's state under this one
     │   └── ReadError          a file could not be parsed
     ├── TransientError         retrying may help (throttling, 5xx, connection reset)
     └── PusherError            misuse of a pusher (a chunk acked twice, or never pushed)
@@ -42,6 +43,13 @@ class StorageError(TerminalError):
         self.url = url
 
 
+class StateConflict(TerminalError):
+    """Another run refreshed the pipeline (or changed its settings) under this one, which
+    must stop rather than record files under settings that are no longer the pipeline's."""
+
+    exit_code = 2
+
+
 class ReadError(TerminalError):
     """A source file could not be parsed."""
 
@@ -62,3 +70,8 @@ class PusherError(ReplicatorError):
         super().__init__(message)
         self.key = key
         self.offset = offset
+
+
+class ReplicatorWarning(UserWarning):
+    """A run did something other than the user may have meant (files left out, filters that
+    took nothing); the Python API warns with it, the command line prints it."""

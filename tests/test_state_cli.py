@@ -388,6 +388,7 @@ def test_plan_splits_like_the_snapshot(source: Path, tmp_path: Path) -> None:
         "skipped_unknown_format": empty,
         "skipped_too_new": empty,
         "settings_changed": [],
+        "stale_output_formats": [],
         "warnings": [],
     }
     table = invoke("plan", str(source), str(out), "--state", str(state))

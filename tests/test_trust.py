@@ -455,3 +455,199 @@ def test_settings_refuse_a_typo_before_touching_the_state(tmp_path: Path) -> Non
     with pytest.raises(ConfigError, match="chunk-size: cannot read '8 apples'"):
         Settings(chunk_size="8 apples")
     assert not (tmp_path / "xdg").exists()
+
+
+# -- from the review: data safety of a refresh, and slips that still passed ----------------------
+
+
+def test_a_refresh_into_another_destination_leaves_the_old_one_alone(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    local_put(src)("a.csv", csv_bytes(csv_rows(1, 2)))
+    local_put(src)("v2/a.csv", csv_bytes(csv_rows(2, 2)))
+    base = Settings(
+        source=str(src), dest=str(tmp_path / "D"), state=str(tmp_path / "s.db"), name="p"
+    )
+    assert run_snapshot(base).files_completed == 2
+    moved = base.replace(dest=str(tmp_path / "D" / "v2"), full_refresh=True, concurrency=1)
+    assert run_snapshot(moved).files_completed == 2
+    # The old outputs are where they were; the new ones are complete.
+    assert (tmp_path / "D" / "a.csv.parquet").is_file()
+    assert (tmp_path / "D" / "v2" / "a.csv.parquet").is_file()
+    assert (tmp_path / "D" / "v2" / "v2" / "a.csv.parquet").is_file()
+
+
+def test_a_run_refreshed_by_another_stops_instead_of_recording(tmp_path: Path) -> None:
+    from replicator.errors import StateConflict  # noqa: PLC0415
+
+    src, out = tmp_path / "src", tmp_path / "out"
+    local_put(src)("a.csv", csv_bytes(csv_rows(1, 2)))
+    settings = Settings(
+        source=str(src), dest=str(out), state=str(tmp_path / "s.db"), name="p", min_age=0,
+        poll_interval=0.05, max_poll_interval=0.05,
+    )  # fmt: skip
+    stop = StopToken()
+    failures: list[BaseException] = []
+
+    def old_watch() -> None:
+        try:
+            run_watch(settings, stop=stop)
+        except BaseException as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=old_watch)
+    thread.start()
+    try:
+        _wait_for(lambda: _status(tmp_path / "s.db", "a.csv", "p") == "completed")
+        refresh = settings.replace(output_format="jsonl", full_refresh=True)
+        assert run_snapshot(refresh).files_completed == 1
+        local_put(src)("n.csv", csv_bytes(csv_rows(3, 2)))  # the old watch finds it
+        thread.join(30)
+    finally:
+        stop.request()
+        thread.join(30)
+    assert len(failures) == 1
+    assert isinstance(failures[0], StateConflict)
+    assert "refreshed, or its settings changed, by another run" in str(failures[0])
+    assert not (out / "n.csv.parquet").exists()
+    assert _status(tmp_path / "s.db", "n.csv", "p") is None
+
+
+def test_an_old_output_that_cannot_be_removed_is_a_warning_not_a_failure(tmp_path: Path) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    local_put(src)("a.csv", csv_bytes(csv_rows(1, 2)))
+    settings = Settings(source=str(src), dest=str(out), state=str(tmp_path / "s.db"), name="p")
+    assert run_snapshot(settings).files_completed == 1
+    (out / "a.csv.parquet").unlink()
+    (out / "a.csv.parquet").mkdir()  # cannot be removed as a file
+    (out / "a.csv.parquet" / "x").write_text("x")
+    summary = run_snapshot(settings.replace(output_format="jsonl", full_refresh=True))
+    assert (summary.files_completed, summary.files_failed) == (1, 0)
+    assert any("could not be removed" in w and "a.csv" in w for w in summary.warnings)
+    assert (out / "a.csv.jsonl").is_file()
+
+
+def test_a_refresh_under_narrower_filters_keeps_removing_old_outputs_later(tmp_path: Path) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    local_put(src)("x/a.csv", csv_bytes(csv_rows(1, 2)))
+    local_put(src)("y/b.csv", csv_bytes(csv_rows(2, 2)))
+    settings = Settings(source=str(src), dest=str(out), state=str(tmp_path / "s.db"), name="p")
+    assert run_snapshot(settings).files_completed == 2
+    jsonl = settings.replace(output_format="jsonl")
+    assert run_snapshot(jsonl.replace(full_refresh=True, include=("x/*",))).files_completed == 1
+    assert (out / "y" / "b.csv.parquet").is_file()
+    assert run_snapshot(jsonl).files_completed == 1  # y/b.csv, under the wider filters
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.*")) == [
+        "x/a.csv.jsonl",
+        "y/b.csv.jsonl",
+    ]
+
+
+def test_a_pipeline_that_completed_nothing_takes_new_settings(tmp_path: Path) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    local_put(src)("a.csv", b"id\n1\n")
+    settings = Settings(source=str(src), dest=str(out), state=str(tmp_path / "s.db"), name="p")
+    stop = StopToken()
+    stop.request()  # stopped before any file: nothing completed
+    assert run_snapshot(settings, stop=stop).files_completed == 0
+    assert run_snapshot(settings.replace(output_format="csv")).files_completed == 1
+
+
+def test_watch_warns_when_the_filters_take_nothing(tmp_path: Path) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    local_put(src)("a.csv", b"id\n1\n")
+    settings = Settings(
+        source=str(src), dest=str(out), state=str(tmp_path / "s.db"), include=("*.CSV",), min_age=0
+    )
+    summary = run_watch(settings, once=True)
+    assert summary.files_completed == 0
+    assert summary.warnings == (
+        f"no file under {src} matches the filters (--include '*.CSV'): 1 listed, none taken; "
+        "check the filters",
+    )
+
+
+def test_a_source_naming_one_hidden_file_or_a_linked_folder_is_taken(tmp_path: Path) -> None:
+    local_put(tmp_path / "real")("_data.csv", b"id\n1\n")
+    (tmp_path / "src").symlink_to(tmp_path / "real", target_is_directory=True)
+    one = Settings(source=str(tmp_path / "real" / "_data.csv"), dest=str(tmp_path / "o1"),
+                   state=str(tmp_path / "s.db"))  # fmt: skip
+    assert run_snapshot(one).files_completed == 1
+    linked = Settings(
+        source=str(tmp_path / "src"), dest=str(tmp_path / "o2"), state=str(tmp_path / "s.db"),
+        include=("_*",), follow_symlinks=False,
+    )  # fmt: skip
+    assert run_snapshot(linked).files_completed == 1
+
+
+def test_links_to_a_listed_folder_give_the_same_keys_whatever_the_order(tmp_path: Path) -> None:
+    from replicator.discovery.listing import list_files  # noqa: PLC0415
+    from replicator.storage import open_location  # noqa: PLC0415
+
+    src = tmp_path / "src"
+    local_put(src / "data-a")("x.csv", b"id\n1\n")
+    for name in ("aaa-latest", "zzz-latest"):
+        (src / name).symlink_to(src / "data-a", target_is_directory=True)
+    assert [f.key for f in list_files(open_location(str(src)))] == ["data-a/x.csv"]
+
+
+def test_a_state_url_in_the_environment_is_refused(tmp_path: Path) -> None:
+    local_put(tmp_path / "src")("a.csv", b"a\n1\n")
+    env = {**_env(tmp_path), "REPLICATOR_STATE": "s3://bucket/state.db"}
+    result = run_cli(["snapshot", "src", "out", "-q"], env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "REPLICATOR_STATE s3://bucket/state.db" in _one_line(result.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src", "xdg"] or sorted(
+        p.name for p in tmp_path.iterdir()
+    ) == ["src"]
+    local = run_cli(
+        ["snapshot", "src", "out", "-q", "--state", f"file://{tmp_path / 's.db'}"],
+        env=_env(tmp_path),
+        cwd=tmp_path,
+    )
+    assert local.returncode == 0, local.stderr
+    assert (tmp_path / "s.db").is_file()
+
+
+def test_a_file_dated_in_the_future_is_taken(tmp_path: Path) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    local_put(src)("a.csv", b"id\n1\n")
+    later = time.time() + 86_400
+    os.utime(src / "a.csv", (later, later))
+    settings = Settings(source=str(src), dest=str(out), state=str(tmp_path / "s.db"))
+    assert run_watch(settings, once=True).files_completed == 1
+
+
+def test_the_first_ctrl_c_after_the_programs_own_drain_still_drains(tmp_path: Path) -> None:
+    stop = StopToken()
+    stop.drain()  # the end of a watch --once pass, say
+    assert stop.request() == 1
+    assert stop.draining
+    assert not stop.aborting
+    assert stop.request() == 2
+    assert stop.aborting
+
+
+def test_the_python_api_warns_and_refuses_options_of_the_command_line(tmp_path: Path) -> None:
+    import replicator  # noqa: PLC0415
+
+    local_put(tmp_path / "src")("a.csv", b"a\n1\n")
+    args = (str(tmp_path / "src"), str(tmp_path / "out"))
+    with pytest.warns(replicator.ReplicatorWarning, match="matches the filters"):
+        summary = replicator.snapshot(*args, include="*.CSV", state=str(tmp_path / "s.db"))
+    assert summary.files_completed == 0
+    with pytest.raises(replicator.ConfigError, match="metrics_port is an option of the command"):
+        replicator.snapshot(*args, metrics_port=9000)
+
+
+def test_maps_in_csv_outputs_are_json_objects(tmp_path: Path) -> None:
+    import pyarrow as pa  # noqa: PLC0415
+
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    table = pa.table({"m": pa.array([[("k", 1)], None], pa.map_(pa.string(), pa.int64()))})
+    pq.write_table(table, src / "a.parquet")
+    settings = Settings(source=str(src), dest=str(out), state=str(tmp_path / "s.db"),
+                        output_format="csv", system_columns=False)  # fmt: skip
+    assert run_snapshot(settings).files_completed == 1
+    lines = (out / "a.parquet.csv").read_text().splitlines()
+    assert lines[1] == '"{""k"":1}",'

@@ -378,7 +378,7 @@ def _source_with_a_ghost(real: Callable[..., Listing]) -> Callable[..., Listing]
 def test_a_file_deleted_after_listing_is_skipped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(poll, "list_files", _with_a_ghost(poll.list_files))
+    monkeypatch.setattr(poll, "list_source", _source_with_a_ghost(poll.list_source))
     monkeypatch.setattr(snapshot, "list_source", _source_with_a_ghost(snapshot.list_source))
     src, out = tmp_path / "src", tmp_path / "out"
     expected = make_files(local_put(src), 3, 5)

@@ -94,5 +94,9 @@ class CheckpointStore(Protocol):
     def set_value(self, name: str, value: str) -> None:
         """Store a named value of this pipeline."""
 
+    def guard(self, name: str, value: str, message: str) -> None:
+        """Make every later write check that the named value is still ``value`` (else raise
+        ``StateConflict(message)``, writing nothing)."""
+
     def close(self) -> None:
         """Flush and release the store."""

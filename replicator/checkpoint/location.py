@@ -43,12 +43,12 @@ def default_pipeline_name(source_url: str, dest_url: str) -> str:
     change it. Local paths are made absolute, so the same relative path run from two folders
     names two pipelines.
     """
-    source, dest = _canonical(source_url), _canonical(dest_url)
+    source, dest = canonical_url(source_url), canonical_url(dest_url)
     digest = hashlib.sha256(f"{source}\n{dest}".encode()).hexdigest()[:8]
     return f"{_slug(source)}_to_{_slug(dest)}_{digest}"
 
 
-def _canonical(url: str) -> str:
+def canonical_url(url: str) -> str:
     """``url`` without credentials, query, fragment or trailing slash; local paths absolute."""
     if protocol_of(url) == "file":
         path = url.removeprefix("file://")

@@ -15,7 +15,7 @@ from typing import Any, cast
 import orjson
 
 from replicator.checkpoint.base import FileRecord, SchemaVersion, Status
-from replicator.errors import ConfigError, ReplicatorError, TransientError
+from replicator.errors import ConfigError, ReplicatorError, StateConflict, TransientError
 
 # PRAGMA application_id marks the file as ours ("RPLC"), so a foreign SQLite file is refused.
 APPLICATION_ID = 0x52504C43
@@ -126,6 +126,7 @@ class SqliteCheckpointStore:
         self._due: float | None = None
         self._wake = threading.Condition(self._lock)
         self._flusher: threading.Thread | None = None
+        self._guards: dict[str, tuple[str, str]] = {}  # name -> (value, message)
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -312,6 +313,12 @@ class SqliteCheckpointStore:
             return False
         return True
 
+    def guard(self, name: str, value: str, message: str) -> None:
+        """From now on, every write of this store first checks that the named value is still
+        ``value``, and raises ``StateConflict(message)`` (writing nothing) when it is not."""
+        with self._lock:
+            self._guards[name] = (value, message)
+
     def set_value(self, name: str, value: str) -> None:
         """Store a named value of this pipeline."""
         with self._transaction() as conn:
@@ -398,6 +405,14 @@ class SqliteCheckpointStore:
                 with self._lock:
                     self._due = time.monotonic() + STARTED_DELAY
 
+    def _check_guards(self, conn: sqlite3.Connection) -> None:
+        for name, (value, message) in self._guards.items():
+            row = conn.execute(
+                "SELECT value FROM vals WHERE pipeline = ? AND name = ?", (self.pipeline, name)
+            ).fetchone()
+            if row is None or row[0] != value:
+                raise StateConflict(message)
+
     def _write_started(self, conn: sqlite3.Connection, superseded: Collection[str]) -> None:
         """Write the pending in-progress records, except those of ``superseded`` keys.
 
@@ -439,6 +454,7 @@ class SqliteCheckpointStore:
                 raise ConfigError(f"the state file {self.path} is closed")
             self._conn.execute("BEGIN IMMEDIATE")
             try:
+                self._check_guards(self._conn)
                 # Pending in-progress records go first: the write that follows may replace them.
                 self._write_started(self._conn, superseded)
                 yield self._conn

@@ -18,7 +18,7 @@ import typer
 from replicator.cli import options as opt
 from replicator.cli.plan_cmd import plan
 from replicator.cli.state_cmd import state_app
-from replicator.config import Settings, build_settings, coerce, load_config
+from replicator.config import Settings, settings_from
 from replicator.errors import ConfigError, ReplicatorError
 from replicator.runner.events import EventHandler, Notice, RunSummary, ignore
 from replicator.runner.snapshot import run_snapshot
@@ -62,9 +62,7 @@ EXIT_INTERRUPTED = 130
 
 
 def _settings(config: Path | None, given: dict[str, Any]) -> Settings:
-    from_file = load_config(config) if config else {}
-    from_cli = coerce({k: v for k, v in given.items() if v is not None}, origin="command line")
-    return build_settings(from_file, from_cli)
+    return settings_from(config, given, origin="command line")
 
 
 STOPPING = (
@@ -80,10 +78,14 @@ def _signals(stop: StopToken, say: Callable[[str], None]) -> Iterator[None]:
     while it held its lock)."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        first = not stop.draining
-        stop.request()
-        if first:
+        requests = stop.request()
+        if requests == 1:
             threading.Thread(target=say, args=(STOPPING,), daemon=True).start()
+        else:
+            # Aborting: what is left (a commit in hand) should take a moment; if it hangs,
+            # the next Ctrl-C ends the process (nothing is lost: unrecorded files are redone).
+            for s in previous:
+                signal.signal(s, signal.SIG_DFL)
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:

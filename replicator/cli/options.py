@@ -270,7 +270,7 @@ FullRefresh = Annotated[
     bool | None,
     typer.Option(
         "--full-refresh",
-        help="Replicate every file again, even those already completed.",
+        help="Start over: forget what was done, infer the schema again and replicate every file. After a change of output format, each file's output in the old format is removed once its new one is in place. Needed when a setting that shapes the output changed.",
         show_default=False,
         rich_help_panel=_RUN,
     ),

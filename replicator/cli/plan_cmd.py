@@ -15,7 +15,7 @@ import typer
 
 from replicator.cli import options as opt
 from replicator.cli.state_cmd import count_files, exit_on_error, iso, stdout_console
-from replicator.config import build_settings, coerce, load_config
+from replicator.config import settings_from
 from replicator.model import FileInfo
 from replicator.runner.preview import Plan, make_plan
 
@@ -41,6 +41,7 @@ def plan_json(plan: Plan, shown: int | None = DEFAULT_SHOWN) -> dict[str, Any]:
         "skipped_unknown_format": _group_json(plan.unknown_format, shown),
         "skipped_too_new": _group_json(plan.too_new, shown),
         "settings_changed": list(plan.changed),
+        "stale_output_formats": list(plan.stale),
         "warnings": list(plan.warnings),
     }
 
@@ -73,6 +74,9 @@ def render_plan(plan: Plan, shown: int | None = DEFAULT_SHOWN) -> RenderableType
     summary.add_row("state", Text(state))
     if plan.changed:
         summary.add_row("settings changed", Text("; ".join(plan.changed)))
+    if plan.stale:
+        old = ", ".join(plan.stale)
+        summary.add_row("old outputs", Text(f"{old} outputs are removed as their files are redone"))
     summary.add_row("to replicate", _count(plan.todo))
     done = _count(plan.done) + (" (--full-refresh)" if plan.full_refresh else "")
     summary.add_row("already done", done)
@@ -142,9 +146,7 @@ def plan(
     config, debug = options.pop("config"), options.pop("debug")
     given = {**options, "full_refresh": full_refresh, "retry_failed": retry_failed}
     with exit_on_error(debug):
-        from_file = load_config(config) if config else {}
-        from_cli = coerce({k: v for k, v in given.items() if v is not None}, origin="command line")
-        result = make_plan(build_settings(from_file, from_cli))
+        result = make_plan(settings_from(config, given, origin="command line"))
         shown = None if all_keys else DEFAULT_SHOWN
         if json:
             typer.echo(orjson.dumps(plan_json(result, shown), option=orjson.OPT_INDENT_2).decode())

@@ -21,7 +21,7 @@ from replicator.checkpoint import FileRecord, SqliteCheckpointStore, Status, pip
 from replicator.checkpoint.ledger import WATERMARK, Ledger
 from replicator.checkpoint.location import default_pipeline_name
 from replicator.cli import options as opt
-from replicator.config import build_settings, coerce, load_config
+from replicator.config import settings_from
 from replicator.errors import ConfigError, ReplicatorError
 from replicator.runner.pipeline import state_path
 from replicator.storage import redact
@@ -133,11 +133,8 @@ def select_pipeline(
         return path, resolve_pipeline(path, name)
     if (source is None) != (dest is None) and config is None:
         raise ConfigError("give both SOURCE and DEST to name a pipeline (or --name)")
-    from_file = load_config(config) if config else {}
     given = {"source": source, "dest": dest, "name": name, "state": state}
-    settings = build_settings(
-        from_file, coerce({k: v for k, v in given.items() if v is not None}, origin="command line")
-    )
+    settings = settings_from(config, given, origin="command line")
     path = state_file(settings.state)
     if settings.name:
         return path, resolve_pipeline(path, settings.name)
@@ -330,7 +327,7 @@ def list_pipelines(state: opt.State = None, config: Config = None, json: Json = 
     """List the pipelines in the state file, with their files counted by status."""
     with exit_on_error():
         if state is None and config is not None:
-            state = build_settings(load_config(config), {}).state
+            state = settings_from(config, {}, origin="command line").state
         path = state_file(state)
         summaries = [_pipeline_summary(path, name) for name in pipelines(path)]
         if json:
@@ -506,10 +503,7 @@ def schema(
         from rich.table import Table  # noqa: PLC0415 - see stdout_console
         from rich.text import Text  # noqa: PLC0415
 
-        table = Table(
-            title=f"pipeline {pipeline}: schema version {versions[-1].version}",
-            title_justify="left",
-        )
+        table = Table()
         table.add_column("column", overflow="fold")
         table.add_column("type", overflow="fold")
         for field in current:
@@ -523,6 +517,7 @@ def schema(
                 str(v.version), iso(v.created_at), Text("\n".join(v.changes)), Text(v.cause or "")
             )
         console = stdout_console()
+        console.print(Text(f"pipeline {pipeline}: schema version {versions[-1].version}"))
         console.print(table)
         console.print(changes)
 

@@ -47,8 +47,10 @@ class KeyFilter:
             return False
         return not any(_match(p, key) for p in self._include_hidden)
 
-    def accepts_key(self, key: str) -> bool:
-        if self.hidden(key):
+    def accepts_key(self, key: str, *, named: bool = False) -> bool:
+        """Whether ``key`` is taken; ``named``: the source URL names this very file, which
+        is taken whatever its name."""
+        if not named and self.hidden(key):
             return False
         if self.include and not any(_match(p, key) for p in self._include):
             return False
@@ -63,12 +65,12 @@ class KeyFilter:
             parts.append(f"--modified-after {stamp.replace('+00:00', 'Z')}")
         return " ".join(parts) or "no --include, --exclude or --modified-after"
 
-    def accepts(self, key: str, size: int, mtime: float | None) -> bool:
+    def accepts(self, key: str, size: int, mtime: float | None, *, named: bool = False) -> bool:
         if self.skip_empty and size == 0:
             return False
         if self.modified_after is not None and mtime is not None and mtime <= self.modified_after:
             return False
-        return self.accepts_key(key)
+        return self.accepts_key(key, named=named)
 
 
 # A file or folder name that starts with "." or "_", anywhere in a key or pattern.
@@ -84,3 +86,12 @@ def _match(compiled: tuple[bool, re.Pattern[str]], key: str) -> bool:
     whole_key, regex = compiled
     target = key if whole_key else key.rsplit("/", 1)[-1]
     return regex.match(target) is not None
+
+
+def too_new(mtime: float | None, now: float, min_age: float) -> bool:
+    """Whether a file modified at ``mtime`` may still be being written: less than ``min_age``
+    seconds ago. A time further in the future than that is a clock's error, not a write in
+    progress: such a file is taken (it would otherwise wait for ever)."""
+    if min_age <= 0 or mtime is None:
+        return False
+    return now - min_age < mtime <= now + min_age

@@ -49,10 +49,10 @@ def list_source(
     for path, info in _entries(location, follow_symlinks):
         seen += 1
         file = file_info(location, path, info)
-        # A file named as the source itself is taken whatever its name.
-        if path != location.root and key_filter.hidden(file.key):
+        named = path == location.root  # the source names this very file: taken as named
+        if not named and key_filter.hidden(file.key):
             hidden += 1
-        elif key_filter.accepts(file.key, file.size, file.mtime):
+        elif key_filter.accepts(file.key, file.size, file.mtime, named=named):
             found.append(file)
     found.sort(key=lambda f: f.key)
     return Listing(found, seen, hidden)
@@ -100,11 +100,13 @@ def _entries(location: Location, follow_symlinks: bool) -> Iterator[tuple[str, M
 
 def _local_entries(root: str, follow_symlinks: bool) -> Iterator[tuple[str, Mapping[str, Any]]]:
     """Regular files under ``root``, through symbolic links when ``follow_symlinks`` (as
-    ``aws s3 sync`` does; fsspec's ``find`` does not follow them). A folder reached twice (a
-    link loop, or two links to one folder) is listed once. Links that lead nowhere are
-    skipped: there is nothing to read."""
+    ``aws s3 sync`` does; fsspec's ``find`` does not follow them). The root itself is always
+    followed (as ``find -H`` does). A folder reached twice (a link loop, or a link to a folder
+    listed anyway) is listed once, under its own path: real folders are listed before any
+    reached through a link, so the keys do not depend on the order the folder is read in.
+    Links that lead nowhere are skipped: there is nothing to read."""
     try:
-        top = os.stat(root, follow_symlinks=follow_symlinks)
+        top = os.stat(root)
     except FileNotFoundError:
         return
     except OSError as exc:
@@ -114,28 +116,32 @@ def _local_entries(root: str, follow_symlinks: bool) -> Iterator[tuple[str, Mapp
         return
     if not stat.S_ISDIR(top.st_mode):
         return
-    visited = {(top.st_dev, top.st_ino)}
-    pending = [root]
-    while pending:
-        folder = pending.pop()
+    visited: set[tuple[int, int]] = set()
+    real: list[tuple[str, os.stat_result]] = [(root, top)]
+    linked: list[tuple[str, os.stat_result]] = []  # reached through a link: listed last
+    while real or linked:
+        folder, info = real.pop() if real else linked.pop()
+        if (info.st_dev, info.st_ino) in visited:
+            continue
+        visited.add((info.st_dev, info.st_ino))
         try:
-            entries = list(os.scandir(folder))
+            entries = sorted(os.scandir(folder), key=lambda e: e.name, reverse=True)
         except OSError as exc:
             raise StorageError(
                 f"cannot list {folder}: {exc.strerror or exc}; check its permissions"
             ) from None
         for entry in entries:
-            if entry.is_symlink() and not follow_symlinks:
+            link = entry.is_symlink()
+            if link and not follow_symlinks:
                 continue
             try:
-                info = entry.stat(follow_symlinks=True)
+                found = entry.stat(follow_symlinks=True)
             except OSError:  # a dangling link, or a file deleted since the folder was read
                 continue
-            if stat.S_ISREG(info.st_mode):
-                yield entry.path, _local_info(info)
-            elif stat.S_ISDIR(info.st_mode) and (info.st_dev, info.st_ino) not in visited:
-                visited.add((info.st_dev, info.st_ino))
-                pending.append(entry.path)
+            if stat.S_ISREG(found.st_mode):
+                yield entry.path, _local_info(found)
+            elif stat.S_ISDIR(found.st_mode):
+                (linked if link else real).append((entry.path, found))
 
 
 def _local_info(info: os.stat_result) -> dict[str, Any]:

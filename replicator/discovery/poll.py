@@ -7,8 +7,8 @@ from collections.abc import Callable, Collection
 
 from replicator.checkpoint.base import CheckpointStore
 from replicator.checkpoint.ledger import Ledger
-from replicator.discovery.filters import KeyFilter
-from replicator.discovery.listing import list_files
+from replicator.discovery.filters import KeyFilter, too_new
+from replicator.discovery.listing import Listing, list_source
 from replicator.model import FileInfo
 from replicator.storage import Location
 
@@ -47,6 +47,7 @@ class PollDiscovery:
         self.follow_symlinks = follow_symlinks
         self.unknown: list[FileInfo] = []  # of unknown format, first seen in the last poll
         self.too_new = 0  # left by the last poll for the next one
+        self.listing: Listing | None = None  # what the last poll listed
         self._unknown_seen: set[str] = set()
         self.ledger = Ledger(store, overlap)
         self.base_interval = interval
@@ -60,7 +61,10 @@ class PollDiscovery:
         the listing. ``in_work`` holds the keys already being replicated; they are not returned.
         """
         now = self.last_poll = self.clock()
-        listed = list_files(self.source, self.key_filter, follow_symlinks=self.follow_symlinks)
+        self.listing = list_source(
+            self.source, self.key_filter, follow_symlinks=self.follow_symlinks
+        )
+        listed = self.listing.files
         # Files no reader knows are left out as if filtered: they never hold the watermark.
         files = [f for f in listed if self.readable(f.key)]
         self.unknown = [
@@ -79,8 +83,8 @@ class PollDiscovery:
                 pinned.append(file)  # not done yet: holds the watermark back
             if file.key in in_work:
                 continue
-            if file.mtime is not None and file.mtime > now - self.min_age:
-                ripe_at.append(file.mtime + self.min_age)
+            if too_new(file.mtime, now, self.min_age):
+                ripe_at.append((file.mtime or now) + self.min_age)
                 continue
             if (
                 failed

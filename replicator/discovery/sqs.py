@@ -273,6 +273,7 @@ class SqsSource:
         self.queue_url = queue_url
         self.bucket = bucket
         self.prefix = prefix.strip("/")
+        self._elsewhere = 0  # records of another bucket or outside the prefix
         self._filter = key_filter or KeyFilter()
         self._endpoint_url = endpoint_url or _endpoint_from(queue_url)
         self._region = region or _region_from(queue_url)
@@ -522,6 +523,7 @@ class SqsSource:
             removals = ()
         for reason in dropped:
             _log.debug("SQS message %s: dropped %s", message_id, reason)
+        self._warn_elsewhere(message_id, dropped)
         self._count("dropped_records", len(dropped))
         items = [(self._file(e), False, _created_version(e)) for e in parsed.created]
         items += [(self._file(e), True, _removed_version(e)) for e in removals]
@@ -541,6 +543,25 @@ class SqsSource:
             removed=tuple(removed),
             receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
         )
+
+    def _warn_elsewhere(self, message_id: str, dropped: list[str]) -> None:
+        """Say so when the queue delivers objects of another bucket or outside the prefix: a
+        queue pointed at the wrong place would otherwise be drained in silence. Said for the
+        first such record, then for every thousandth."""
+        elsewhere = [r for r in dropped if "not in bucket" in r or "not a file under" in r]
+        if not elsewhere:
+            return
+        seen = self._elsewhere
+        self._elsewhere += len(elsewhere)
+        if seen == 0 or seen // 1000 != self._elsewhere // 1000:
+            _log.warning(
+                "SQS message %s names objects this watch does not replicate (%s; %d such "
+                "records so far): check that the queue receives the events of %s",
+                message_id,
+                elsewhere[0],
+                self._elsewhere,
+                f"s3://{self.bucket}/{self.prefix}",
+            )
 
     def _file(self, event: ObjectEvent) -> FileInfo:
         key = relative_key(self.prefix, event.key)

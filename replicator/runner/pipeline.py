@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from replicator.checkpoint.location import default_pipeline_name, default_state_path
+from replicator.checkpoint.location import STATE_ENV, default_pipeline_name, default_state_path
 from replicator.checkpoint.sqlite import SqliteCheckpointStore
 from replicator.config import Settings
 from replicator.deadletter import DeadLetter
@@ -14,7 +15,6 @@ from replicator.deadletter.policy import default_dead_letter_url
 from replicator.discovery.filters import KeyFilter
 from replicator.errors import ConfigError
 from replicator.readers.base import CsvOptions, ReaderOptions
-from replicator.runner.shaping import Layout
 from replicator.sinks.files import FilesSink
 from replicator.storage import Location, StorageOptions, open_location, protocol_of, redact
 
@@ -106,30 +106,32 @@ class Pipeline:
             return DeadLetter(self.settings.on_bad_rows)  # type: ignore[arg-type]
         return DeadLetter("dead-letter", FilesSink(self.dead_letter, output_format="jsonl"))
 
-    def open_sink(self, stale: Sequence[Layout] = ()) -> FilesSink:
-        """The sink; outputs of the ``stale`` layouts are removed as files are redone."""
+    def open_sink(self, stale: Sequence[str] = ()) -> FilesSink:
+        """The sink; outputs of the ``stale`` output formats are removed as files are redone."""
         return FilesSink(
             self.dest,
             output_format=self.settings.output_format,  # type: ignore[arg-type]
             parquet_compression=self.settings.parquet_compression,
-            stale=[(self._open(s.dest), s.output_format) for s in stale],  # type: ignore[misc]
+            stale=[(self.dest, fmt) for fmt in stale],  # type: ignore[misc]
         )
-
-    def _open(self, url: str) -> Location:
-        return open_location(url.removeprefix("file://"), self.storage)
 
 
 def state_path(setting: str | None) -> Path:
-    """The SQLite state file: ``--state``, else the default. A URL is refused: the state is
-    a file on a local disk."""
-    if not setting:
+    """The SQLite state file: ``--state``, else ``$REPLICATOR_STATE``, else the default. A
+    URL other than ``file://`` is refused: the state is a file on a local disk."""
+    given, origin = setting, "--state"
+    if not given:
+        given, origin = os.environ.get(STATE_ENV) or None, STATE_ENV
+    if not given:
         return default_state_path()
-    if protocol_of(setting) != "file" or setting.startswith("file://"):
+    if given.startswith("file://"):
+        given = given.removeprefix("file://")
+    elif protocol_of(given) != "file":
         raise ConfigError(
-            f"--state {redact(setting)}: the state is an SQLite file on a local disk; give a "
+            f"{origin} {redact(given)}: the state is an SQLite file on a local disk; give a "
             "local path such as ./state.db (the destination may still be remote)"
         )
-    return Path(setting).expanduser()
+    return Path(given).expanduser()
 
 
 def _overlaps(a: str, b: str) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from replicator.checkpoint.base import CheckpointStore
 from replicator.checkpoint.ledger import Ledger
 from replicator.config import Settings
-from replicator.discovery.filters import KeyFilter
+from replicator.discovery.filters import KeyFilter, too_new
 from replicator.discovery.listing import Listing
 from replicator.model import FileInfo
 from replicator.readers.base import ReaderOptions
@@ -38,11 +38,6 @@ class RunPlan:
     too_new: tuple[FileInfo, ...] = ()
     warnings: tuple[str, ...] = ()
 
-    @property
-    def skipped(self) -> int:
-        """Files listed and left alone, other than those already done or failed before."""
-        return len(self.unknown_format) + len(self.too_new)
-
 
 def readable(key: str, options: ReaderOptions) -> bool:
     """Whether a reader knows the format of ``key``: given, or named by its extension."""
@@ -65,11 +60,10 @@ def split_unready(
     ready: list[FileInfo] = []
     unknown: list[FileInfo] = []
     young: list[FileInfo] = []
-    newest = now - min_age
     for file in files:
         if not readable(file.key, options):
             unknown.append(file)
-        elif min_age > 0 and file.mtime is not None and file.mtime > newest:
+        elif too_new(file.mtime, now, min_age):
             young.append(file)
         else:
             ready.append(file)
@@ -93,9 +87,8 @@ def plan_files(
     reported.
     """
     now = time.time() if now is None else now
-    ready, unknown, young = split_unready(
-        listing.files, options, min_age_for(settings, polling=False), now
-    )
+    min_age = min_age_for(settings, polling=False)
+    ready, unknown, young = split_unready(listing.files, options, min_age, now)
     done: list[FileInfo] = []
     failed: list[tuple[FileInfo, str]] = []
     todo = ready
@@ -106,27 +99,15 @@ def plan_files(
         if not (settings.retry_failed or settings.full_refresh):
             todo, failed = _leave_failed(store, todo)
     plan = RunPlan(listing, tuple(todo), tuple(done), tuple(failed), tuple(unknown), tuple(young))
-    min_age = min_age_for(settings, polling=False)
     return replace(plan, warnings=tuple(plan_warnings(plan, key_filter, source, min_age)))
 
 
 def plan_warnings(plan: RunPlan, key_filter: KeyFilter, source: str, min_age: float) -> list[str]:
     """What the user should hear about files left alone, one line each."""
     lines: list[str] = []
-    listing = plan.listing
-    if not listing.files:
-        hidden = (
-            f", {listing.hidden:,} of them with names starting with '.' or '_'"
-            if listing.hidden
-            else ""
-        )
-        if listing.seen:
-            lines.append(
-                f"no file under {source} matches the filters ({key_filter.describe()}): "
-                f"{listing.seen:,} listed, none taken{hidden}; check the filters"
-            )
-        else:
-            lines.append(f"no files under {source}; check the path")
+    nothing = filters_warning(plan.listing, key_filter, source)
+    if nothing:
+        lines.append(nothing)
     if plan.unknown_format:
         lines.append(unknown_format_warning(plan.unknown_format))
     if plan.too_new:
@@ -135,6 +116,23 @@ def plan_warnings(plan: RunPlan, key_filter: KeyFilter, source: str, min_age: fl
             f"run (--min-age): {_named(plan.too_new)}"
         )
     return lines
+
+
+def filters_warning(listing: Listing, key_filter: KeyFilter, source: str) -> str | None:
+    """The warning for a listing that took no file, naming the filters; None if it took some."""
+    if listing.files:
+        return None
+    if not listing.seen:
+        return f"no files under {source}; check the path"
+    hidden = (
+        f", {listing.hidden:,} of them with names starting with '.' or '_'"
+        if listing.hidden
+        else ""
+    )
+    return (
+        f"no file under {source} matches the filters ({key_filter.describe()}): "
+        f"{listing.seen:,} listed, none taken{hidden}; check the filters"
+    )
 
 
 def unknown_format_warning(files: Sequence[FileInfo]) -> str:

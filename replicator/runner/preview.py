@@ -6,7 +6,7 @@ import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from replicator.checkpoint.location import _canonical as without_secrets
+from replicator.checkpoint.location import canonical_url as without_secrets
 from replicator.config import Settings
 from replicator.discovery.listing import list_source, require_source
 from replicator.model import FileInfo
@@ -32,6 +32,7 @@ class Plan:
     unknown_format: tuple[FileInfo, ...] = ()
     too_new: tuple[FileInfo, ...] = ()
     changed: tuple[str, ...] = ()  # output settings changed since the last run (full refresh)
+    stale: tuple[str, ...] = ()  # output formats whose outputs are removed as files are redone
     warnings: tuple[str, ...] = ()
 
 
@@ -72,6 +73,7 @@ def make_plan(settings: Settings) -> Plan:
         unknown_format=planned.unknown_format,
         too_new=planned.too_new,
         changed=check.changed,
+        stale=check.stale,
         warnings=planned.warnings,
     )
 

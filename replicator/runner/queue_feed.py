@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import time
 from typing import TYPE_CHECKING
 
 from replicator.checkpoint.base import CheckpointStore
+from replicator.discovery.filters import too_new
 from replicator.discovery.sqs import Delivery, SqsSource
 from replicator.errors import ConfigError, TransientError
 from replicator.model import FileInfo
 from replicator.retry import Backoff
 from replicator.runner.events import FilesDiscovered, Notice
-from replicator.runner.planning import readable, unknown_format_warning
+from replicator.runner.planning import min_age_for, readable, unknown_format_warning
 
 if TYPE_CHECKING:
     from replicator.runner.watch import WatchRunner
@@ -99,9 +101,13 @@ def _take(
     todo: list[FileInfo] = []
     records = store.get_many([f.key for f in delivery.files])
     options = runner.pipeline.reader_options
+    min_age = min_age_for(runner.settings, polling=False)  # S3 sends events of whole objects
+    now = time.time()
     for file in delivery.files:
         record = records.get(file.key)
-        if not readable(file.key, options):
+        if too_new(file.mtime, now, min_age):
+            source.file_failed(file)  # its message comes back after the visibility timeout
+        elif not readable(file.key, options):
             runner.events(Notice("warning", unknown_format_warning([file])))
             source.file_done(file)  # nothing to replicate: its message may go
         elif record is not None and record.status == "completed" and record.matches(file):

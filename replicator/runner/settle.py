@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from replicator.checkpoint.base import CheckpointStore, FileRecord, Status
-from replicator.errors import ReplicatorError, StorageError
+from replicator.errors import ReplicatorError, StateConflict, StorageError
 from replicator.model import FileInfo
 from replicator.pusher.inflight import Cancelled
 from replicator.storage import is_transient, redact
@@ -43,7 +43,7 @@ def classify(error: BaseException) -> ErrorKind:
         return ErrorKind.CANCELLED
     if isinstance(error, FileNotFoundError):
         return ErrorKind.VANISHED
-    if isinstance(error, StorageError):
+    if isinstance(error, StorageError | StateConflict):
         return ErrorKind.FATAL
     if is_transient(error):
         return ErrorKind.TRANSIENT

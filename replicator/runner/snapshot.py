@@ -108,15 +108,25 @@ def run_snapshot(
             failed_before=((f.key, _skipped_failure(reason)) for f, reason in plan.failed_before),
             unknown_format=len(plan.unknown_format),
             too_new=len(plan.too_new),
-            warnings=plan.warnings,
+            warnings=(*plan.warnings, *_stale_warnings(sink.stale_failures)),
             schema_changes=stage.changes if stage is not None else 0,
         )
-        if check.stale and summary.ok and not plan.too_new:
-            forget_stale(store)  # every listed file is in the new layout now
+        if check.stale and summary.ok and not plan.too_new and not sink.stale_failures:
+            forget_stale(store, check)  # every file taken is in the new format now
     finally:
         store.close()
     events(RunFinished(summary))
     return summary
+
+
+def _stale_warnings(failures: list[str]) -> list[str]:
+    if not failures:
+        return []
+    shown = "; ".join(failures[:3]) + ("; ..." if len(failures) > 3 else "")
+    return [
+        f"{len(failures):,} outputs of the old output format could not be removed ({shown}); "
+        "the next run tries again"
+    ]
 
 
 def _skipped_failure(reason: str) -> str:

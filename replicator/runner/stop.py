@@ -14,12 +14,16 @@ class StopToken:
     def __init__(self) -> None:
         self._drain = threading.Event()
         self._abort = threading.Event()
+        self._requests = 0
 
-    def request(self) -> None:
-        """Escalate: the first call drains, any later call aborts."""
-        if self._drain.is_set():
+    def request(self) -> int:
+        """A person asks to stop (Ctrl-C, SIGTERM): the first request drains, any later one
+        aborts, whatever the program itself drained before. Returns how many there were."""
+        self._requests += 1
+        if self._requests > 1:
             self._abort.set()
         self._drain.set()
+        return self._requests
 
     def drain(self) -> None:
         """Drain without escalating: for the program's own stops, not a person's second Ctrl-C."""

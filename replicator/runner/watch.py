@@ -19,7 +19,7 @@ from replicator.checkpoint.base import CheckpointStore
 from replicator.config import Settings
 from replicator.discovery.listing import SourceNotFound, require_source
 from replicator.discovery.poll import PollDiscovery
-from replicator.errors import ReadError, ReplicatorError, StorageError
+from replicator.errors import ReadError, ReplicatorError, StateConflict, StorageError
 from replicator.model import Chunk, FileInfo
 from replicator.pusher.inflight import Cancelled
 from replicator.pusher.queue import FileFailed, QueuePusher
@@ -46,7 +46,12 @@ from replicator.runner.events import (
     FileFailed as FileFailedEvent,
 )
 from replicator.runner.pipeline import Pipeline
-from replicator.runner.planning import min_age_for, readable, unknown_format_warning
+from replicator.runner.planning import (
+    filters_warning,
+    min_age_for,
+    readable,
+    unknown_format_warning,
+)
 from replicator.runner.schemas import file_options, open_stage, start_stage
 from replicator.runner.settle import (
     MAX_REREADS,
@@ -251,12 +256,13 @@ class WatchRunner:
             follow_symlinks=s.follow_symlinks,
         )
         self._discovery = discovery
+        warned_filters = False
         while not self.stop.draining and self.fatal is None:
             with self._lock:
                 in_work = set(self._in_work)
             try:
                 files = discovery.poll(in_work)
-            except StorageError:
+            except (StorageError, StateConflict):
                 raise
             except (OSError, ReplicatorError) as exc:
                 # A listing that fails once (network) is retried at the next poll.
@@ -267,6 +273,12 @@ class WatchRunner:
             if discovery.unknown:
                 self._unknown += len(discovery.unknown)
                 self._warn(unknown_format_warning(discovery.unknown))
+            listing = discovery.listing
+            if listing is not None and (listing.seen or self.once) and not warned_filters:
+                nothing = filters_warning(listing, self.pipeline.key_filter, redact(s.source))
+                if nothing:
+                    warned_filters = True  # once: a watch may wait for files a while
+                    self._warn(nothing)
             self.events(
                 FilesDiscovered(
                     len(files),

@@ -320,12 +320,12 @@ class Conformer:
         if not pc.any(misfit).as_py():
             return cast
         for row in pc.indices_nonzero(misfit).to_pylist():
-            rescued.add(row, path, _json_value(column[row].as_py()))
+            rescued.add(row, path, _json_value(column[row].as_py(maps_as_pydicts="lossy")))
         return pc.if_else(misfit, pa.scalar(None, target), cast)
 
     def _rescue_all(self, path: Path, column: pa.Array, rescued: _Rescued) -> None:
         for row in pc.indices_nonzero(column.is_valid()).to_pylist():
-            rescued.add(row, path, _json_value(column[row].as_py()))
+            rescued.add(row, path, _json_value(column[row].as_py(maps_as_pydicts="lossy")))
 
     def _misfit(self, misfit: Misfit, rescued: _Rescued) -> None:
         try:
@@ -399,7 +399,7 @@ def cast_into(column: pa.Array, target: pa.DataType) -> pa.Array:
         if pa.types.is_nested(column.type):
             texts = [
                 None if v is None else orjson.dumps(v, default=_default).decode()
-                for v in column.to_pylist()
+                for v in column.to_pylist(maps_as_pydicts="lossy")
             ]
             return pa.array(texts, target)
         if pa.types.is_boolean(column.type):

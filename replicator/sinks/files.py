@@ -58,6 +58,7 @@ class FilesSink:
         self.output_format: OutputFormat = output_format
         self.parquet_compression = parquet_compression
         self.stale = tuple(stale)
+        self.stale_failures: list[str] = []  # old outputs that could not be removed
         self._schema_lock = threading.Lock()
         self._schema_version = 0  # of the schema published at the root
         self._outputs: dict[str, _Output] = {}
@@ -153,7 +154,7 @@ class FilesSink:
             for index, output in ready:
                 errors[index] = output.published_or_failed(errors[index])
                 if errors[index] is None and self.stale:
-                    errors[index] = self._remove_stale(files[index].key)
+                    self._remove_stale(files[index].key)
         with self._lock:
             for index, output in ready:
                 if self._outputs.get(files[index].key) is output:
@@ -196,23 +197,23 @@ class FilesSink:
                 with contextlib.suppress(FileNotFoundError):
                     location.fs.rm_file(location.path(COMMON_METADATA))
 
-    def _remove_stale(self, key: str) -> BaseException | None:
-        """Remove the outputs earlier settings wrote for ``key`` elsewhere than now. The new
-        one is in place already, so a crash before this only leaves the old one to remove
-        when the file is redone: it is recorded only once this is done."""
-        current = self.output_url(key)
+    def _remove_stale(self, key: str) -> None:
+        """Remove the outputs earlier output formats wrote for ``key`` beside its new one
+        (already in place). One that cannot be removed is noted (``stale_failures``), never a
+        failure of the file: its new output is good, and the old one stays on the list."""
+        current = self.output_path(key)
         for location, output_format in self.stale:
             path = location.path(output_key(key, output_format))
-            url = path if location.is_local else str(location.fs.unstrip_protocol(path))
-            if url == current:
+            if path == current:  # never the new output (the formats' extensions differ)
                 continue
             try:
                 location.fs.rm_file(path)
             except FileNotFoundError:
                 continue
             except Exception as exc:
-                return translate_error(exc, url, "removing the old output") or exc
-        return None
+                error = translate_error(exc, path, "removing the old output") or exc
+                with self._lock:
+                    self.stale_failures.append(f"{key}: {error}")
 
     def abort(self, file: FileInfo) -> None:
         """Drop the file's uncommitted output, temp file or upload included."""

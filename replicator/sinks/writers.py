@@ -255,7 +255,8 @@ class CsvOutput:
 def _json_text(column: pa.Array) -> pa.Array:
     """Each value of a nested column as JSON text; nulls stay null. Arrow has no JSON writer,
     so this goes through Python: only for nested columns of CSV outputs."""
-    texts = [None if v is None else _dumps(v).decode() for v in column.to_pylist()]
+    values = column.to_pylist(maps_as_pydicts="lossy")  # a map as a JSON object
+    texts = [None if v is None else _dumps(v).decode() for v in values]
     return pa.array(texts, type=pa.string())
 
 
