@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from replicator.deadletter.policy import BAD_ROW_POLICIES
 from replicator.errors import ConfigError
-from replicator.readers.base import COMPRESSIONS, DEFAULT_CHUNK_SIZE, FORMATS
+from replicator.readers.base import COMPRESSIONS, DEFAULT_CHUNK_SIZE, ENCODINGS, FORMATS
 from replicator.readers.csvtypes import TypeSpecError, parse_column_types
 from replicator.units import parse_duration, parse_size
 
@@ -55,6 +55,8 @@ class Settings:
     # (column, Arrow type name) pairs; from "a:int64,b:string" or a {column = type} table.
     csv_column_types: tuple[tuple[str, str], ...] | None = None
     csv_newlines_in_values: bool = True
+    encoding: str = "utf-8"  # of the text formats
+    infer_types: bool = True  # False: every CSV and JSON column as text
     # discovery
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
@@ -125,6 +127,8 @@ class Settings:
             raise ConfigError(
                 f"on-bad-rows: {self.on_bad_rows!r} is not one of {', '.join(BAD_ROW_POLICIES)}"
             )
+        if self.encoding not in ENCODINGS:
+            raise ConfigError(f"encoding: {self.encoding!r} is not one of {', '.join(ENCODINGS)}")
         if self.csv_delimiter is not None and len(self.csv_delimiter) != 1:
             raise ConfigError(f"csv-delimiter must be one character (got {self.csv_delimiter!r})")
         if self.csv_column_types is not None:

@@ -14,6 +14,9 @@ Format = Literal["csv", "tsv", "jsonl", "parquet", "lines", "raw"]
 FORMATS: tuple[Format, ...] = ("csv", "tsv", "jsonl", "parquet", "lines", "raw")
 Compression = Literal["infer", "none", "gzip", "zstd", "bz2", "xz"]
 COMPRESSIONS: tuple[Compression, ...] = ("infer", "none", "gzip", "zstd", "bz2", "xz")
+# The text encodings the text formats (csv, tsv, jsonl, lines) can be read in.
+Encoding = Literal["utf-8", "latin-1", "cp1252", "utf-16", "utf-16-le", "utf-16-be"]
+ENCODINGS: tuple[Encoding, ...] = ("utf-8", "latin-1", "cp1252", "utf-16", "utf-16-le", "utf-16-be")
 
 DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
 
@@ -41,13 +44,20 @@ class CsvOptions:
 
 @dataclass(frozen=True, slots=True)
 class ReaderOptions:
-    """What to read and how. ``format=None`` infers the format from the key's extension."""
+    """What to read and how. ``format=None`` infers the format from the key's extension.
+
+    ``encoding`` is the text formats' (their bytes are decoded to UTF-8 as they are read).
+    ``infer_types=False`` reads every CSV and JSON column as text (CSV columns given in
+    ``csv.column_types`` keep their type).
+    """
 
     format: Format | None = None
     compression: Compression = "infer"
     chunk_size: int = DEFAULT_CHUNK_SIZE
     system_columns: bool = True
     csv: CsvOptions = field(default_factory=CsvOptions)
+    encoding: Encoding = "utf-8"
+    infer_types: bool = True
 
 
 class Reader(Protocol):
