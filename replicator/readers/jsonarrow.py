@@ -14,15 +14,13 @@ as one Arrow block, and a piece whose first non-blank line does not start an obj
 handed over at all (``NotAnObject``; the caller reads that block line by line). Later pieces are
 parsed with the types of the first, on a small pool of threads, as Arrow's own threads would.
 
-Arrow is also wrong, without failing, in three ways that ``suspect`` tells cheaply, so that
-only such blocks are read line by line:
-
-- a ``null`` line further into a piece becomes a row of nulls;
-- a line holding two values (``{"a":1}{"b":2}``) becomes two rows: more rows than lines
-  (blank lines aside, which make none);
-- with types inferred, a list whose first items are null gets offsets past its values (its
-  values shift: ``[null,1]`` reads as ``[1,0]``; apache/arrow#51305). Such a table fails
-  validation, and the piece is parsed again with the types found, which Arrow gets right.
+Arrow is also wrong, without failing, in other ways. ``suspect`` tells cheaply when a block
+may hold a ``null`` line further in (a row of nulls) or a line of two values (``{"a":1}{"b":2}``,
+two rows), and only such blocks are read line by line. Each table is validated in full: Arrow
+passes on text that is not UTF-8 as it is (the block is then read line by line too) and, with
+types inferred, builds a list whose first items are null with offsets past its values
+(``[null,1]`` reads as ``[1,0]``; apache/arrow#51305): such a piece is parsed again with the
+types found, which Arrow gets right.
 """
 
 from __future__ import annotations
@@ -42,9 +40,9 @@ from replicator.readers.jsontext import as_text, has_timestamps, without_timesta
 PIECE = 1 << 20
 # A first block up to this size is parsed whole, so types are inferred from all of it.
 _WHOLE = 1 << 30
-# A line after the first that is blank or starts with null; one that starts with null.
-_BLANK_OR_NULL_LINE = r"\n[ \t\r]*(?:\n|null)"
+# A line (after the first) that starts with null; an object followed by another value.
 _NULL_LINE = r"\n[ \t\r]*null"
+_SECOND_VALUE = r"\}[ \t\r]*(?:\{|null)"
 _FIRST = re.compile(rb"[^ \t\r\n]")
 JSON_BLANKS = b" \t\r\n"  # JSON's whitespace (Python's strip() takes more)
 _INT32_MAX = 2**31 - 1
@@ -109,15 +107,28 @@ def _text_piece(piece: memoryview) -> pa.Table | None:
 
 
 def suspect(table: pa.Table, data: bytes) -> bool:
-    """Whether Arrow's rows of ``data`` may not be its lines' objects, one row per line."""
-    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-    if not (_matches(data, _BLANK_OR_NULL_LINE) or _blank_first_line(data)):
-        return bool(table.num_rows != lines)
-    if _matches(data, _NULL_LINE):
+    """Whether Arrow's rows of ``data`` may not be its lines' objects, one row per line: a line
+    starts with null (a row of nulls), or a second value follows an object (two rows; only an
+    object or null pass Arrow there). The same text inside a string is a false alarm, which
+    costs a reading line by line, no more.
+
+    RE2 scans: the one for null lines only when some row is null in every column, as a null
+    line makes it (one scan with both patterns is much slower than two).
+    """
+    if _matches(data, _SECOND_VALUE):
         return True
-    # Blank lines make no row: count the others (whitespace dropped, empty lines left).
-    parts = data.translate(None, b" \t\r").split(b"\n")
-    return bool(table.num_rows != len(parts) - parts.count(b""))
+    return _may_hold_null_lines(table) and _matches(data, _NULL_LINE)
+
+
+def _may_hold_null_lines(table: pa.Table) -> bool:
+    if table.num_rows == 0:
+        return False
+    if table.num_columns == 0 or all(column.null_count for column in table.columns):
+        every = pc.is_null(table.column(0)) if table.num_columns else None
+        for column in table.columns[1:]:
+            every = pc.and_(every, pc.is_null(column))
+        return every is None or bool(pc.any(every).as_py())
+    return False
 
 
 def _matches(data: bytes, pattern: str) -> bool:
@@ -144,11 +155,6 @@ def concat(tables: list[pa.Table]) -> pa.Table:
     return pa.concat_tables(tables, promote_options="default")
 
 
-def _blank_first_line(data: bytes) -> bool:
-    end = data.find(b"\n")
-    return not data[: end if end >= 0 else len(data)].strip(JSON_BLANKS)
-
-
 def _parse_piece(piece: memoryview, schema: pa.Schema | None, *, grow: bool) -> pa.Table | None:
     first = _FIRST.search(piece)
     if first is None:
@@ -156,8 +162,6 @@ def _parse_piece(piece: memoryview, schema: pa.Schema | None, *, grow: bool) -> 
     if piece[first.start()] != ord("{"):
         shown = piece[first.start() : first.start() + 20].tobytes()
         raise NotAnObject(f"a line does not start a JSON object: {shown!r}")
-    # Arrow's JSON parser takes strings (and keys) that are not UTF-8 as they are.
-    _whole(piece).cast(pa.string())
     # One Arrow block holds the whole piece: no line straddles a block boundary.
     read = pajson.ReadOptions(use_threads=False, block_size=len(piece) + 1)
     parse_options = pajson.ParseOptions(
@@ -165,15 +169,26 @@ def _parse_piece(piece: memoryview, schema: pa.Schema | None, *, grow: bool) -> 
         unexpected_field_behavior="infer" if grow else "error",
     )
     table = pajson.read_json(pa.BufferReader(pa.py_buffer(piece)), read, parse_options)
-    if schema is None or grow:
-        try:
-            table.validate()
-        except pa.ArrowInvalid:
-            # Inferred list types can come out broken (apache/arrow#51305); given, they do not.
-            given = pajson.ParseOptions(explicit_schema=_fixed_lists(table.schema))
-            table = pajson.read_json(pa.BufferReader(pa.py_buffer(piece)), read, given)
-            table.validate()
+    try:
+        _check(table)
+    except pa.ArrowInvalid:
+        if schema is not None and not grow:
+            raise
+        # Inferred list types can come out broken (apache/arrow#51305); given, they do not.
+        given = pajson.ParseOptions(explicit_schema=_fixed_lists(table.schema))
+        table = pajson.read_json(pa.BufferReader(pa.py_buffer(piece)), read, given)
+        _check(table)
     return table
+
+
+def _check(table: pa.Table) -> None:
+    """``ArrowInvalid`` unless ``table`` is valid: Arrow's JSON parser takes text (keys too)
+    that is not UTF-8 as it is, and can build lists whose offsets pass their values."""
+    table.validate(full=True)
+    try:
+        table.schema.to_string()  # decodes every field name
+    except UnicodeDecodeError:
+        raise pa.ArrowInvalid("a key is not valid UTF-8") from None
 
 
 def _fixed_lists(schema: pa.Schema) -> pa.Schema:
