@@ -2,9 +2,9 @@
 
 Columns get their declared types (``CsvOptions.column_types``); the others' types are inferred
 from the first block (or, with ``infer_types`` off, they are text). A column that is empty
-throughout that block would be typed ``null`` and break on the first later value, and one with
-a value that is not UTF-8 would be typed ``binary`` (every value of it bytes), so such columns
-are read as text: the values that are not UTF-8 are then bad rows, like any value that does
+throughout that block would be typed ``null`` and break on the first later value, so it is
+text; one with a value that is not UTF-8 would be typed ``binary`` (every value of it bytes),
+so it gets the type of its other values, and that value is a bad row like any value that does
 not fit its column.
 
 Nulls, as in DuckDB and Spark: an unquoted field that is empty or a null spelling is null in
@@ -125,9 +125,11 @@ def _read(
                 yield _empty_batch(csv, declared)
                 return
             with reader:
-                retyped = types or _column_types(reader, declared, options.infer_types, csv)
-                if types is None and retyped != reader.schema:
-                    # Read again from the start with those columns as text.
+                retyped = None
+                if types is None:
+                    retyped = _column_types(reader, declared, options.infer_types, csv)
+                if retyped is not None and retyped != reader.schema:
+                    # Read again from the start with those columns retyped.
                     reader.close()
                     source.stream.close()
                     yield from open_batches(size, retyped)

@@ -102,7 +102,8 @@ class Transcoded(io.RawIOBase):
         self._raw = raw
         self._encoding: str = encoding
         self._decoder: codecs.IncrementalDecoder | None = None
-        self._pending = b""  # encoded text not handed out yet
+        self._pending = b""  # encoded text, handed out up to ``_at``
+        self._at = 0
         self._offset = 0  # bytes of ``raw`` decoded so far
         self._done = False
 
@@ -110,11 +111,11 @@ class Transcoded(io.RawIOBase):
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        while not self._pending and not self._done:
-            self._pending = self._decode(self._raw.read(_READ))
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
+        while self._at == len(self._pending) and not self._done:
+            self._pending, self._at = self._decode(self._raw.read(_READ)), 0
+        size = min(len(buffer), len(self._pending) - self._at)
+        buffer[:size] = memoryview(self._pending)[self._at : self._at + size]
+        self._at += size
         return size
 
     def _decode(self, data: bytes) -> bytes:
