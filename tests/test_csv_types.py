@@ -314,7 +314,7 @@ def test_the_reread_converts_like_arrow(
         column_types=got.schema,
         strings_can_be_null=True,
         quoted_strings_can_be_null=False,
-        **({"null_values": list(null_values)} if null_values else {}),
+        **({"null_values": ["", *null_values]} if null_values else {}),
     )
     without = header + b"\n".join([*rows, *rows[:50]]) + b"\n"
     expected = pacsv.read_csv(io.BytesIO(without), convert_options=convert)
@@ -325,7 +325,7 @@ def test_the_reread_converts_like_arrow(
     if null_values is None:
         assert strings == [None, None, "", "-", " spaced ", None, "a,b"]
     else:
-        assert strings == ["", None, "", None, " spaced ", "NULL", "a,b"]
+        assert strings == [None, None, "", None, " spaced ", "NULL", "a,b"]
     assert got.column("n").to_pylist()[-50:-43] == [1, None, 2, 3, 7, 8, 9]
 
 

@@ -49,9 +49,15 @@ def test_unquoted_empty_fields_and_null_spellings_are_null_in_text_columns_too(
 
 def test_given_null_spellings_replace_the_default_ones(tmp_path: Path) -> None:
     csv = CsvOptions(null_values=("-",))
-    rows, _, _ = _read(put(tmp_path, "g.csv", b"n,s\n1,-\n-,\n2,NULL\n"), csv=csv)
-    # "" is not among them: an empty field is then an empty string.
-    assert rows == [{"n": 1, "s": None}, {"n": None, "s": ""}, {"n": 2, "s": "NULL"}]
+    data = b'n,s\n1,-\n-,\n2,NULL\n,""\n'
+    rows, _, _ = _read(put(tmp_path, "g.csv", data), csv=csv)
+    # NULL is no longer one; an empty unquoted field is null whatever the spellings.
+    assert rows == [
+        {"n": 1, "s": None},
+        {"n": None, "s": None},
+        {"n": 2, "s": "NULL"},
+        {"n": None, "s": ""},
+    ]
 
 
 def test_a_quoted_null_spelling_in_a_typed_column_is_a_bad_row(tmp_path: Path) -> None:
@@ -202,7 +208,7 @@ def test_cli_option_and_help(tmp_path: Path) -> None:
         {"n": "1.5", "o": '{"a":[1]}'}
     ]
     helped = run_cli(["snapshot", "--help"], env={**os.environ, "COLUMNS": "200"})
-    text = " ".join(helped.stdout.split())
+    text = " ".join(helped.stdout.replace("\u2502", " ").split())  # without the table's borders
     assert "--no-infer-types" in text
     assert "an integer as its digits" in text
     assert "a quoted one never is" in text

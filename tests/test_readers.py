@@ -268,8 +268,8 @@ def test_null_values(tmp_path: Path) -> None:
     chunks = read(
         put(tmp_path, "n.csv", data), csv=CsvOptions(null_values=("NA", "-")), system_columns=False
     )
-    # Given null spellings apply to text columns too; "" is then a plain empty string.
-    assert rows_of(chunks) == [{"a": 1, "b": None}, {"a": None, "b": "x"}, {"a": None, "b": ""}]
+    # Given null spellings apply to text columns too, and an empty field is null still.
+    assert rows_of(chunks) == [{"a": 1, "b": None}, {"a": None, "b": "x"}, {"a": None, "b": None}]
 
 
 def test_default_null_values(tmp_path: Path) -> None:

@@ -131,10 +131,10 @@ CsvColumnTypes = Annotated[
 CsvNullValues = Annotated[
     str | None,
     typer.Option(
-        help="Comma-separated spellings of null in CSV. An unquoted field spelled so is null in "
-        'every column, text columns too; a quoted one never is ("" is an empty string). '
-        "\\[default: pyarrow's: '' (an empty field), NULL, null, NaN, nan, NA, N/A, n/a, #N/A, "
-        "#N/A N/A, #NA, -NaN, -nan, 1.#IND, -1.#IND, 1.#QNAN, -1.#QNAN]",
+        help="Comma-separated spellings of null in CSV. An unquoted field spelled so, or empty, "
+        'is null in every column, text columns too; a quoted one never is ("" is an empty '
+        "string). \\[default: pyarrow's: NULL, null, NaN, nan, NA, N/A, n/a, #N/A, #N/A N/A, "
+        "#NA, -NaN, -nan, 1.#IND, -1.#IND, 1.#QNAN, -1.#QNAN]",
         show_default=False,
         rich_help_panel=_READ,
     ),

@@ -27,7 +27,8 @@ class CsvOptions:
 
     ``delimiter=None`` means "," for csv and a tab for tsv. ``column_names`` replaces the header
     (with ``header=True`` the file's first line is then skipped, with ``header=False`` it is data).
-    ``null_values=None`` keeps pyarrow's default set of null spellings. ``column_types`` declares
+    ``null_values=None`` keeps pyarrow's default set of null spellings; given ones replace it
+    (an empty unquoted field is null either way). ``column_types`` declares
     the types of some columns as ``(name, type)`` pairs (type names as in ``csvtypes``); the
     other columns' types are inferred from the file's first block.
     """

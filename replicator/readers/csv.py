@@ -8,7 +8,8 @@ so it gets the type of its other values, and that value is a bad row like any va
 not fit its column.
 
 Nulls, as in DuckDB and Spark: an unquoted field that is empty or a null spelling is null in
-every column, text columns too; a quoted one never is (``""`` is an empty string).
+every column, text columns too; a quoted one never is (``""`` is an empty string). Spellings
+given replace pyarrow's, but an empty field stays null.
 
 A value that does not fit its column (declared, or inferred from the first block) stops Arrow's
 streaming reader; the file is then read again as text from the start (``csv_tolerant``), and only
@@ -293,10 +294,11 @@ def _raw_options(csv: CsvOptions, names: list[str]) -> pacsv.ConvertOptions:
 
 
 def _null_rules(csv: CsvOptions) -> dict[str, object]:
-    # Unquoted null spellings are null in text columns too; quoted values never are.
+    # Unquoted null spellings are null in text columns too; quoted values never are. An empty
+    # unquoted field is null whatever the spellings given (quoted, it is an empty string).
     rules: dict[str, object] = {"strings_can_be_null": True, "quoted_strings_can_be_null": False}
     if csv.null_values is not None:
-        rules["null_values"] = list(csv.null_values)
+        rules["null_values"] = ["", *(v for v in csv.null_values if v)]
     return rules
 
 
