@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from replicator.deadletter.policy import BAD_ROW_POLICIES
 from replicator.errors import ConfigError
-from replicator.readers.base import COMPRESSIONS, DEFAULT_CHUNK_SIZE, FORMATS
+from replicator.readers.base import COMPRESSIONS, DEFAULT_CHUNK_SIZE, ENCODINGS, FORMATS
 from replicator.readers.csvtypes import TypeSpecError, parse_column_types
 from replicator.schema.conform import MODES as EVOLUTION_MODES
 from replicator.storage import protocol_of
@@ -58,6 +58,8 @@ class Settings:
     # alias of schema_hints, kept for CSV users.
     csv_column_types: tuple[tuple[str, str], ...] | None = None
     csv_newlines_in_values: bool = True
+    encoding: str = "utf-8"  # of the text formats
+    infer_types: bool = True  # False: every CSV and JSON column as text
     # discovery
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
@@ -158,6 +160,8 @@ class Settings:
                     f"{', '.join(sorted(clash))}: typed differently in --csv-column-types and "
                     "--schema-hints; give each column once (--csv-column-types is an alias)"
                 )
+        if self.encoding not in ENCODINGS:
+            raise ConfigError(f"encoding: {self.encoding!r} is not one of {', '.join(ENCODINGS)}")
         if self.csv_delimiter is not None and len(self.csv_delimiter) != 1:
             raise ConfigError(f"csv-delimiter must be one character (got {self.csv_delimiter!r})")
 

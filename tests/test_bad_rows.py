@@ -166,7 +166,7 @@ def test_fail_fails_the_file_and_the_others_complete(tmp_path: Path) -> None:
     assert (summary.files_completed, summary.files_failed, summary.bad_rows) == (1, 2, 0)
     reasons = dict(summary.failures)
     assert "Expected 3 columns, got 4" in reasons["rows.csv"]
-    assert "JSON parse error" in reasons["events.jsonl"]
+    assert "line 2: not valid JSON" in reasons["events.jsonl"]
     assert _rows(out / "ok.csv.parquet")[0]["name"] == "zed"
     assert not (out / "rows.csv.parquet").exists()
     assert not (out / "_dead_letter").exists()

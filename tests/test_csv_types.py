@@ -105,7 +105,7 @@ def test_declared_types_are_used_and_the_rest_inferred(tmp_path: Path) -> None:
             "day": dt.date(2024, 5, 7),
             "at": dt.time(23, 59),
             "score": 1.25,
-            "note": "",
+            "note": None,  # an empty unquoted field is null in text columns too
             "_row": 1,
         },
     ]
@@ -135,12 +135,12 @@ def test_tsv_with_declared_types(tmp_path: Path) -> None:
 
 
 def test_a_bad_value_in_a_declared_column_is_one_bad_row(tmp_path: Path) -> None:
-    data = b'id,qty,name\n1,5,a\n2,abc,b\n3,7,\n4,NA,NA\n5,300,"x,y"\n6,8,z\n'
+    data = b'id,qty,name\n1,5,a\n2,abc,b\n3,7,""\n4,NA,NA\n5,300,"x,y"\n6,8,z\n'
     chunks, bad = _read(put(tmp_path, "q.csv", data), _declared(qty="uint8"))
     assert _rows(chunks, "id", "qty", "name", "_row") == [
         (1, 5, "a", 0),
-        (3, 7, "", 1),
-        (4, None, "NA", 2),  # "NA" is null in a typed column, text in a string column
+        (3, 7, "", 1),  # quoted: an empty string
+        (4, None, None, 2),  # an unquoted null spelling is null in every column
         (6, 8, "z", 3),
     ]
     assert bad == [
@@ -287,8 +287,8 @@ def test_the_reread_converts_like_arrow(
 ) -> None:
     """Good rows after the switch to the tolerant reading equal Arrow's reading of them.
 
-    Null spellings stay text in the string column ``s`` (unless null values are given) and
-    are null in the typed ones.
+    Unquoted null spellings are null in every column, the text column ``s`` too; quoted
+    values never are.
     """
     kinds = [
         (b"1", b"", b"1.5", b"2024-01-02T03:04:05Z", b"true"),
@@ -312,7 +312,9 @@ def test_the_reread_converts_like_arrow(
     assert got.schema.field("n").type == pa.int64()
     convert = pacsv.ConvertOptions(
         column_types=got.schema,
-        **({"null_values": list(null_values), "strings_can_be_null": True} if null_values else {}),
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+        **({"null_values": ["", *null_values]} if null_values else {}),
     )
     without = header + b"\n".join([*rows, *rows[:50]]) + b"\n"
     expected = pacsv.read_csv(io.BytesIO(without), convert_options=convert)
@@ -321,9 +323,9 @@ def test_the_reread_converts_like_arrow(
     # The rows after the misfit went through the tolerant conversion.
     strings = got.column("s").to_pylist()[-50:-43]
     if null_values is None:
-        assert strings == ["", "NA", "", "-", " spaced ", "NULL", "a,b"]
+        assert strings == [None, None, "", "-", " spaced ", None, "a,b"]
     else:
-        assert strings == ["", None, "", None, " spaced ", "NULL", "a,b"]
+        assert strings == [None, None, "", None, " spaced ", "NULL", "a,b"]
     assert got.column("n").to_pylist()[-50:-43] == [1, None, 2, 3, 7, 8, 9]
 
 
@@ -394,18 +396,25 @@ VALUES = [
 ]
 
 
-def _arrow(value: str, dtype: pa.DataType, convert: dict[str, Any]) -> pa.Array | None:
-    """Arrow's CSV reading of ``value`` (quoted) in a column of ``dtype``; None if it fails."""
-    data = b'a\n"' + value.replace('"', '""').encode() + b'"\n'
+def _csv(value: str, quoted: bool) -> bytes:
+    text = value.encode()
+    return b'a\n"' + text.replace(b'"', b'""') + b'"\n' if quoted else b"a\n" + text + b"\n"
+
+
+def _arrow(value: str, dtype: pa.DataType, convert: dict[str, Any], quoted: bool) -> Any:
+    """Arrow's CSV reading of ``value`` in a column of ``dtype``; None if it fails."""
     options = pacsv.ConvertOptions(column_types={"a": dtype}, **convert)
     try:
-        return pacsv.read_csv(io.BytesIO(data), convert_options=options).column(0).chunk(0)
+        return pacsv.read_csv(io.BytesIO(_csv(value, quoted)), convert_options=options)[0].chunk(0)
     except pa.ArrowInvalid:
         return None
 
 
-def _ours(value: str, dtype: pa.DataType, rules: ValueRules) -> pa.Array | None:
-    converted, failed = convert_column(pa.array([value.encode()], pa.binary()), dtype, rules)
+def _ours(value: str, dtype: pa.DataType, convert: dict[str, Any], quoted: bool) -> Any:
+    """The tolerant reading: the raw bytes (with the same null rules), then ``csvconvert``."""
+    options = pacsv.ConvertOptions(column_types={"a": pa.binary()}, **convert)
+    raw = pacsv.read_csv(io.BytesIO(_csv(value, quoted)), convert_options=options)[0].chunk(0)
+    converted, failed = convert_column(raw, dtype, ValueRules.of())
     return None if failed else converted
 
 
@@ -415,17 +424,23 @@ def _same(arrow: pa.Array | None, ours: pa.Array | None) -> bool:
     return arrow.type == ours.type and (arrow.equals(ours) or str(arrow) == str(ours))
 
 
+_NULL_RULES = {"strings_can_be_null": True, "quoted_strings_can_be_null": False}
+
+
 @pytest.mark.parametrize("spec", TYPES)
 @pytest.mark.parametrize("nulls", ["default", "custom"])
 def test_each_value_converts_as_in_arrows_csv_reader(spec: str, nulls: str) -> None:
     dtype = resolve_type(spec)
-    if nulls == "default":
-        convert: dict[str, Any] = {}
-        rules = ValueRules.of(None, strings_can_be_null=False)
-    else:
-        convert = {"null_values": ["NA", "x"], "strings_can_be_null": True}
-        rules = ValueRules.of(("NA", "x"), strings_can_be_null=True)
-    differ = [v for v in VALUES if not _same(_arrow(v, dtype, convert), _ours(v, dtype, rules))]
+    convert: dict[str, Any] = dict(_NULL_RULES)
+    if nulls == "custom":
+        convert["null_values"] = ["NA", "x"]
+    differ = [
+        (v, quoted)
+        for v in VALUES
+        for quoted in (True, False)
+        if (quoted or not any(c in v for c in ',"\n'))
+        and not _same(_arrow(v, dtype, convert, quoted), _ours(v, dtype, convert, quoted))
+    ]
     assert differ == []
 
 
@@ -433,11 +448,13 @@ def test_each_value_converts_as_in_arrows_csv_reader(spec: str, nulls: str) -> N
 @given(
     value=st.text(alphabet="0123456789 -+.:eETZnaNtrufls", max_size=14),
     spec=st.sampled_from(TYPES),
+    quoted=st.booleans(),
 )
-def test_random_text_converts_as_in_arrows_csv_reader(value: str, spec: str) -> None:
+def test_random_text_converts_as_in_arrows_csv_reader(value: str, spec: str, quoted: bool) -> None:
     dtype = resolve_type(spec)
-    rules = ValueRules.of(None, strings_can_be_null=False)
-    assert _same(_arrow(value, dtype, {}), _ours(value, dtype, rules))
+    assert _same(
+        _arrow(value, dtype, _NULL_RULES, quoted), _ours(value, dtype, _NULL_RULES, quoted)
+    )
 
 
 # --- the setting ------------------------------------------------------------------------------

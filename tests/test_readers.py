@@ -268,20 +268,29 @@ def test_null_values(tmp_path: Path) -> None:
     chunks = read(
         put(tmp_path, "n.csv", data), csv=CsvOptions(null_values=("NA", "-")), system_columns=False
     )
-    # Given null spellings apply to text columns too; "" is then a plain empty string.
-    assert rows_of(chunks) == [{"a": 1, "b": None}, {"a": None, "b": "x"}, {"a": None, "b": ""}]
+    # Given null spellings apply to text columns too, and an empty field is null still.
+    assert rows_of(chunks) == [{"a": 1, "b": None}, {"a": None, "b": "x"}, {"a": None, "b": None}]
 
 
 def test_default_null_values(tmp_path: Path) -> None:
-    chunks = read(put(tmp_path, "n.csv", b"a,b\n1,x\n,\n"), system_columns=False)
-    assert rows_of(chunks) == [{"a": 1, "b": "x"}, {"a": None, "b": ""}]
+    # As in DuckDB and Spark: an unquoted empty field or null spelling is null in text columns
+    # too; a quoted value never is.
+    data = b'a,b\n1,x\n,\n2,""\nNULL,NULL\n3,"NULL"\n'
+    chunks = read(put(tmp_path, "n.csv", data), system_columns=False)
+    assert rows_of(chunks) == [
+        {"a": 1, "b": "x"},
+        {"a": None, "b": None},
+        {"a": 2, "b": ""},
+        {"a": None, "b": None},
+        {"a": 3, "b": "NULL"},
+    ]
 
 
 def test_column_empty_in_first_block_is_read_as_text(tmp_path: Path) -> None:
     data = b"a,b\n" + b"1,\n" * 40 + b"2,late value\n"
     chunks = read(put(tmp_path, "late.csv", data), chunk_size=64, system_columns=False)
     rows = rows_of(chunks)
-    assert rows == [{"a": 1, "b": ""}] * 40 + [{"a": 2, "b": "late value"}]
+    assert rows == [{"a": 1, "b": None}] * 40 + [{"a": 2, "b": "late value"}]
     assert {c.items.schema.field("b").type for c in chunks} == {pa.string()}
 
 

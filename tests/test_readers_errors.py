@@ -60,7 +60,8 @@ def test_bad_json_names_the_key_and_reason(tmp_path: Path) -> None:
     chunks, error = _read_until_error(put(tmp_path, "b.jsonl", b'{"a":1}\n{"a":\n'))
     assert chunks == []
     assert error.key == "b.jsonl"
-    assert "JSON parse error" in str(error)
+    assert str(error).startswith("b.jsonl: cannot read as jsonl: line 2: not valid JSON: ")
+    assert str(error).endswith("pass --on-bad-rows dead-letter to set such lines aside")
 
 
 def test_type_drift_names_the_column_the_value_and_the_row(tmp_path: Path) -> None:

@@ -180,7 +180,35 @@ SchemaSampleBytes = Annotated[
 CsvNullValues = Annotated[
     str | None,
     typer.Option(
-        help="Comma-separated spellings of null in CSV. \\[default: pyarrow's: '', NULL, NaN, ...]",
+        help="Comma-separated spellings of null in CSV. An unquoted field spelled so, or empty, "
+        'is null in every column, text columns too; a quoted one never is ("" is an empty '
+        "string). \\[default: pyarrow's: NULL, null, NaN, nan, NA, N/A, n/a, #N/A, #N/A N/A, "
+        "#NA, -NaN, -nan, 1.#IND, -1.#IND, 1.#QNAN, -1.#QNAN]",
+        show_default=False,
+        rich_help_panel=_READ,
+    ),
+]
+Encoding = Annotated[
+    str | None,
+    typer.Option(
+        help="Text encoding of csv, tsv, jsonl and lines files: utf-8, latin-1, cp1252, utf-16 "
+        "(the byte-order mark says which byte order; little-endian without one), utf-16-le or "
+        "utf-16-be. Files are decoded to UTF-8 as they are read. A UTF-8 byte-order mark is "
+        "dropped. \\[default: utf-8]",
+        show_default=False,
+        rich_help_panel=_READ,
+    ),
+]
+InferTypes = Annotated[
+    bool | None,
+    typer.Option(
+        "--infer-types/--no-infer-types",
+        help="Infer CSV and JSON column types from the first rows. With --no-infer-types every "
+        "column is text (CSV columns in --csv-column-types keep their type): a CSV value as "
+        'written (00001 stays 00001); a JSON string as is, true/false as "true"/"false", '
+        "an integer as its digits, any other number as its shortest decimal form (1.50 gives "
+        '"1.5", 1e3 "1000"), an object or array as compact JSON text (members that are null '
+        "left out), null as null. \\[default: infer]",
         show_default=False,
         rich_help_panel=_READ,
     ),
@@ -470,6 +498,8 @@ def _pipeline_options(
     rescued_data_column: RescuedDataColumn = None,
     schema_sample_files: SchemaSampleFiles = None,
     schema_sample_bytes: SchemaSampleBytes = None,
+    encoding: Encoding = None,
+    infer_types: InferTypes = None,
     include: Include = None,
     exclude: Exclude = None,
     modified_after: ModifiedAfter = None,

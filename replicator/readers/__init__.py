@@ -31,7 +31,6 @@ from replicator.readers.compression import codec_from_extension, codec_from_magi
 from replicator.readers.csv import read_csv, read_tsv
 from replicator.readers.formats import infer_format, resolve_format
 from replicator.readers.jsonl import read_jsonl
-from replicator.readers.jsonl_tolerant import read_jsonl_tolerant
 from replicator.readers.lines import LINE_COLUMN, read_lines
 from replicator.readers.parquet import read_parquet
 from replicator.readers.raw import DATA_COLUMN, read_raw
@@ -79,7 +78,7 @@ _Tolerant = Callable[
 _TOLERANT: dict[Format, _Tolerant] = {
     "csv": read_csv,
     "tsv": read_tsv,
-    "jsonl": read_jsonl_tolerant,
+    "jsonl": read_jsonl,
     "lines": read_lines,
 }
 

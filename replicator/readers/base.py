@@ -15,6 +15,9 @@ Format = Literal["csv", "tsv", "jsonl", "parquet", "lines", "raw"]
 FORMATS: tuple[Format, ...] = ("csv", "tsv", "jsonl", "parquet", "lines", "raw")
 Compression = Literal["infer", "none", "gzip", "zstd", "bz2", "xz"]
 COMPRESSIONS: tuple[Compression, ...] = ("infer", "none", "gzip", "zstd", "bz2", "xz")
+# The text encodings the text formats (csv, tsv, jsonl, lines) can be read in.
+Encoding = Literal["utf-8", "latin-1", "cp1252", "utf-16", "utf-16-le", "utf-16-be"]
+ENCODINGS: tuple[Encoding, ...] = ("utf-8", "latin-1", "cp1252", "utf-16", "utf-16-le", "utf-16-be")
 
 DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
 
@@ -25,7 +28,8 @@ class CsvOptions:
 
     ``delimiter=None`` means "," for csv and a tab for tsv. ``column_names`` replaces the header
     (with ``header=True`` the file's first line is then skipped, with ``header=False`` it is data).
-    ``null_values=None`` keeps pyarrow's default set of null spellings. ``column_types`` declares
+    ``null_values=None`` keeps pyarrow's default set of null spellings; given ones replace it
+    (an empty unquoted field is null either way). ``column_types`` declares
     the types of some columns as ``(name, type)`` pairs (type names as in ``csvtypes``); the
     other columns' types are inferred from the file's first block.
     """
@@ -42,7 +46,12 @@ class CsvOptions:
 
 @dataclass(frozen=True, slots=True)
 class ReaderOptions:
-    """What to read and how. ``format=None`` infers the format from the key's extension."""
+    """What to read and how. ``format=None`` infers the format from the key's extension.
+
+    ``encoding`` is the text formats' (their bytes are decoded to UTF-8 as they are read).
+    ``infer_types=False`` reads every CSV and JSON column as text (CSV columns given in
+    ``csv.column_types`` keep their type).
+    """
 
     format: Format | None = None
     compression: Compression = "infer"
@@ -51,6 +60,8 @@ class ReaderOptions:
     csv: CsvOptions = field(default_factory=CsvOptions)
     # The pipeline schema's known column types, to parse with (csv, json); None: each file's own.
     schema: pa.Schema | None = None
+    encoding: Encoding = "utf-8"
+    infer_types: bool = True
 
 
 class Reader(Protocol):

@@ -1,8 +1,15 @@
 """CSV and TSV, parsed by Arrow's streaming CSV reader (multi-threaded, one block at a time).
 
 Columns get their declared types (``CsvOptions.column_types``); the others' types are inferred
-from the first block. A column that is empty throughout that block would be typed ``null`` and
-break on the first later value, so such columns are read as strings.
+from the first block (or, with ``infer_types`` off, they are text). A column that is empty
+throughout that block would be typed ``null`` and break on the first later value, so it is
+text; one with a value that is not UTF-8 would be typed ``binary`` (every value of it bytes),
+so it gets the type of its other values, and that value is a bad row like any value that does
+not fit its column.
+
+Nulls, as in DuckDB and Spark: an unquoted field that is empty or a null spelling is null in
+every column, text columns too; a quoted one never is (``""`` is an empty string). Spellings
+given replace pyarrow's, but an empty field stays null.
 
 A value that does not fit its column (declared, or inferred from the first block) stops Arrow's
 streaming reader; the file is then read again as text from the start (``csv_tolerant``), and only
@@ -12,7 +19,8 @@ file with a message naming the column, the value and the row).
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+import contextlib
+from collections.abc import Generator, Iterator, Mapping
 from typing import Literal
 
 import pyarrow as pa
@@ -24,7 +32,6 @@ from replicator.model import FileInfo
 from replicator.readers.badrows import BadRow, OnBadRow
 from replicator.readers.base import CsvOptions, ReaderOptions
 from replicator.readers.chunking import EMPTY_BATCH, Piece, StoredPosition, coalesce
-from replicator.readers.compression import Decompressed, open_decompressed
 from replicator.readers.csv_tolerant import (
     Dialect,
     MisfitError,
@@ -32,7 +39,10 @@ from replicator.readers.csv_tolerant import (
     tolerant_batches,
 )
 from replicator.readers.csvconvert import ValueRules
+from replicator.readers.csvinfer import infer_text_type
 from replicator.readers.csvtypes import declared_types
+from replicator.readers.encoding import EncodingError, TextSource, open_text
+from replicator.readers.failures import ENCODING_HINT
 from replicator.readers.growth import arrow_block_size, read_with_growing_blocks
 
 # Arrow's message for a file with no header and no rows, or a first block without a whole line.
@@ -88,17 +98,22 @@ def _read(
     schema: pa.Schema | None = None  # the columns' types, once batches have come out
 
     def open_csv(
-        source: Decompressed, size: int, convert: pacsv.ConvertOptions
+        source: TextSource, size: int, convert: pacsv.ConvertOptions
     ) -> pacsv.CSVStreamingReader:
         nonlocal block_size
         block_size = size
         read = _read_options(csv, size, threads)
-        return pacsv.open_csv(
+        reader = pacsv.open_csv(
             source.stream, read_options=read, parse_options=parse, convert_options=convert
         )
+        _check_names(reader.schema)
+        return reader
+
+    def open_source() -> contextlib.AbstractContextManager[TextSource]:
+        return open_text(fs, file.path, file.key, options.compression, options.encoding)
 
     def open_batches(size: int, types: pa.Schema | None) -> Generator[pa.RecordBatch, None, None]:
-        with open_decompressed(fs, file.path, file.key, options.compression) as source:
+        with open_source() as source:
             position.follow(source.stored)
             try:
                 reader = open_csv(source, size, _convert_options(csv, types, declared))
@@ -111,11 +126,14 @@ def _read(
                 yield _empty_batch(csv, declared)
                 return
             with reader:
-                if types is None and any(pa.types.is_null(t) for t in reader.schema.types):
-                    # Read again from the start with those columns as strings.
+                retyped = None
+                if types is None:
+                    retyped = _column_types(reader, declared, options.infer_types, csv)
+                if retyped is not None and retyped != reader.schema:
+                    # Read again from the start with those columns retyped.
                     reader.close()
                     source.stream.close()
-                    yield from open_batches(size, _nulls_as_strings(reader.schema))
+                    yield from open_batches(size, retyped)
                     return
                 empty = True
                 for batch in reader:
@@ -127,10 +145,10 @@ def _read(
 
     def open_raw(size: int, _: pa.Schema | None) -> Generator[pa.RecordBatch, None, None]:
         names = target_schema().names
-        with open_decompressed(fs, file.path, file.key, options.compression) as source:
+        with open_source() as source:
             position.follow(source.stored)
             try:
-                reader = open_csv(source, size, _raw_options(names))
+                reader = open_csv(source, size, _raw_options(csv, names))
             except pa.ArrowInvalid as exc:
                 if _EMPTY_MARKER not in str(exc):
                     raise
@@ -145,10 +163,10 @@ def _read(
         if schema is None:
             # The declared columns as bytes (which always fit) to infer the others' types.
             as_bytes = {name: pa.binary() for name in declared}
-            with open_decompressed(fs, file.path, file.key, options.compression) as source:
+            with open_source() as source:
                 convert = _convert_options(csv, None, as_bytes)
                 with open_csv(source, block_size, convert) as reader:
-                    inferred = _nulls_as_strings(reader.schema)
+                    inferred = _column_types(reader, as_bytes, options.infer_types, csv)
             schema = pa.schema([f.with_type(declared.get(f.name, f.type)) for f in inferred])
         return schema
 
@@ -167,7 +185,7 @@ def _read(
                 raise
             arrow_error = exc
         # A value does not fit its column: only such a file pays for reading again as text.
-        rules = ValueRules.of(csv.null_values, strings_can_be_null=csv.null_values is not None)
+        rules = ValueRules.of()
         quote = csv.quote_char.encode() if csv.quote_char else None
         misfits = 0
 
@@ -201,8 +219,10 @@ def _read(
 
 def _misfit_error(key: str, misfit: MisfitError, declared: set[str], rows: int) -> ReadError:
     """The failure of a file holding a value that does not fit, with ``--on-bad-rows fail``."""
-    column = misfit.misfits[0].column
-    if column in declared:
+    column, dtype = misfit.misfits[0].column, misfit.misfits[0].type
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        hint = ENCODING_HINT  # text that is not UTF-8: no type would fit it
+    elif column in declared:
         hint = "fix the value or the column's type in --csv-column-types"
     else:
         hint = (
@@ -262,23 +282,68 @@ def _convert_options(
         kwargs["column_types"] = dict(zip(schema.names, schema.types, strict=True))
     elif declared:
         kwargs["column_types"] = declared
-    if csv.null_values is not None:
-        # Spelled-out null markers mean null in text columns too, not only in typed ones.
-        kwargs["null_values"] = list(csv.null_values)
-        kwargs["strings_can_be_null"] = True
-    return pacsv.ConvertOptions(**kwargs)
+    return pacsv.ConvertOptions(**kwargs, **_null_rules(csv))
 
 
-def _raw_options(names: list[str]) -> pacsv.ConvertOptions:
-    """Every column as the bytes in the file (none null): ``csvconvert`` does the rest."""
+def _raw_options(csv: CsvOptions, names: list[str]) -> pacsv.ConvertOptions:
+    """Every column as the bytes in the file (null where the typed reading has a null: the
+    quoting is not known later), for ``csvconvert`` to convert."""
     return pacsv.ConvertOptions(
-        column_types={name: pa.binary() for name in names}, strings_can_be_null=False
+        column_types={name: pa.binary() for name in names}, **_null_rules(csv)
     )
 
 
-def _nulls_as_strings(schema: pa.Schema) -> pa.Schema:
-    # A column empty throughout the first block is typed null, which no later value would fit.
-    return pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in schema])
+def _null_rules(csv: CsvOptions) -> dict[str, object]:
+    # Unquoted null spellings are null in text columns too; quoted values never are. An empty
+    # unquoted field is null whatever the spellings given (quoted, it is an empty string).
+    rules: dict[str, object] = {"strings_can_be_null": True, "quoted_strings_can_be_null": False}
+    if csv.null_values is not None:
+        rules["null_values"] = ["", *(v for v in csv.null_values if v)]
+    return rules
+
+
+def _column_types(
+    reader: pacsv.CSVStreamingReader,
+    declared: Mapping[str, pa.DataType],
+    infer_types: bool,
+    csv: CsvOptions,
+) -> pa.Schema:
+    """The types to read the file with: those inferred from the first block, with fixes.
+
+    A column empty throughout the first block is typed null, which no later value would fit:
+    it is text. One with a value that is not UTF-8 is typed binary, which would turn all its
+    values into bytes: it gets the type of its other values (and that value is a bad row).
+    Without ``infer_types`` every column is text. Declared columns keep their type.
+    """
+    fields = []
+    first: pa.RecordBatch | None = None
+    for index, inferred in enumerate(reader.schema):
+        field = inferred
+        if field.name in declared:
+            pass
+        elif not infer_types or pa.types.is_null(field.type):
+            field = field.with_type(pa.string())
+        elif pa.types.is_binary(field.type):
+            first = first or reader.read_next_batch()
+            convert = _convert_options(csv, None, {})
+            field = field.with_type(infer_text_type(first.column(index), convert))
+        fields.append(field)
+    return pa.schema(fields)
+
+
+def _check_names(schema: pa.Schema) -> None:
+    """Column names must be text: Arrow takes any bytes, and Python cannot name the column."""
+    try:
+        schema.names  # noqa: B018 - decoding them is the check
+    except UnicodeDecodeError as exc:
+        header = bytes(exc.object)
+        hint = "pass --encoding with the file's encoding (latin-1, cp1252, utf-16)"
+        if header[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            hint = "it starts with a UTF-16 byte-order mark: pass --encoding utf-16"
+        raise EncodingError(
+            f"the header is not valid UTF-8: column name {header[:60]!r}",
+            f"{hint}, or name the columns with --csv-column-names",
+        ) from None
 
 
 def _empty_batch(csv: CsvOptions, declared: dict[str, pa.DataType]) -> pa.RecordBatch:
@@ -292,7 +357,7 @@ def _empty_batch(csv: CsvOptions, declared: dict[str, pa.DataType]) -> pa.Record
 
 def _has_content(fs: AbstractFileSystem, file: FileInfo, options: ReaderOptions) -> bool:
     """Whether the file holds anything but line breaks (read until the first such byte)."""
-    with open_decompressed(fs, file.path, file.key, options.compression) as source:
+    with open_text(fs, file.path, file.key, options.compression, options.encoding) as source:
         while block := source.stream.read(1 << 16):
             if block.strip(b"\r\n"):
                 return True

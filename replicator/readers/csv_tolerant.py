@@ -118,9 +118,9 @@ def convert_batch(
         try:
             values, failed = convert_column(column, field.type, rules)
         except TooManyMisfits as exc:
-            raise TooManyMisfits(
-                f"column {_quote(field.name)}: {exc}; check its type in --csv-column-types"
-            ) from None
+            # Mostly not UTF-8 is an encoding to give (the caller's hint says so), not a type.
+            remedy = "" if _is_string(field.type) else "; check its type in --csv-column-types"
+            raise TooManyMisfits(f"column {_quote(field.name)}: {exc}{remedy}") from None
         arrays.append(values)
         for index in failed:
             value = column[index].as_py() or b""

@@ -6,9 +6,10 @@ instead and converts them here, with Arrow compute kernels, isolating the values
 ``isolate``) so only their rows are set aside.
 
 Each conversion matches ``pyarrow.csv``'s for the same options (``tests/test_csv_types.py``
-checks it value by value against Arrow's reader): null spellings are null in typed columns, and
-in text columns only when ``strings_can_be_null``; numbers, decimals, dates and times may have
-spaces or tabs around them; booleans are exactly the ``true_values``/``false_values``.
+checks it value by value against Arrow's reader): the raw bytes are read with the null rules
+applied (an unquoted null spelling is null, a quoted value never is), so every value that comes
+here is converted as it is; numbers, decimals, dates and times may have spaces or tabs around
+them; booleans are exactly the ``true_values``/``false_values``.
 """
 
 from __future__ import annotations
@@ -29,20 +30,15 @@ _EPOCH_DAY = "1970-01-01T"
 
 @dataclass(frozen=True, slots=True)
 class ValueRules:
-    """How text becomes values: which spellings are null, which are booleans."""
+    """How text becomes values: which spellings are booleans."""
 
-    null_values: pa.Array
-    strings_can_be_null: bool
     true_values: pa.Array
     false_values: pa.Array
 
     @classmethod
-    def of(cls, null_values: tuple[str, ...] | None, *, strings_can_be_null: bool) -> ValueRules:
-        """Arrow's rules for these null spellings (``None``: Arrow's default set)."""
-        spellings = _DEFAULTS.null_values if null_values is None else list(null_values)
+    def of(cls) -> ValueRules:
+        """Arrow's default rules."""
         return cls(
-            null_values=pa.array([s.encode() for s in spellings], pa.binary()),
-            strings_can_be_null=strings_can_be_null,
             true_values=pa.array([s.encode() for s in _DEFAULTS.true_values], pa.binary()),
             false_values=pa.array([s.encode() for s in _DEFAULTS.false_values], pa.binary()),
         )
@@ -51,14 +47,11 @@ class ValueRules:
 def convert_column(
     raw: pa.Array, target: pa.DataType, rules: ValueRules
 ) -> tuple[pa.Array, list[int]]:
-    """``raw`` (binary, as read) converted to ``target``, and the indices of values that don't fit.
+    """``raw`` (binary, as read, nulls in place) converted to ``target``, and the indices of
+    values that don't fit.
 
     Values that don't fit are null in the result; their rows are the caller's to drop.
     """
-    if not is_text_or_binary(target) or rules.strings_can_be_null:
-        spelled_null = pc.is_in(raw, value_set=rules.null_values)
-        if spelled_null.true_count:
-            raw = pc.if_else(spelled_null, pa.scalar(None, raw.type), raw)
     return isolate(raw, converter(target, rules), target)
 
 

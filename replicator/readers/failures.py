@@ -12,6 +12,7 @@ import pyarrow as pa
 from isal import igzip, isal_zlib
 
 from replicator.errors import ReadError
+from replicator.readers.encoding import EncodingError
 
 # Arrow's error types that mean "this input is not what we expected".
 _ARROW_INPUT_ERRORS: tuple[type[BaseException], ...] = (
@@ -34,28 +35,50 @@ _TYPE_DRIFT = (
 def is_read_error(exc: BaseException) -> bool:
     """Whether ``exc`` says the file's content is bad (as opposed to the storage failing)."""
     return isinstance(
-        exc, (ReadError, UnicodeDecodeError, *_ARROW_INPUT_ERRORS)
+        exc, (ReadError, UnicodeDecodeError, EncodingError, *_ARROW_INPUT_ERRORS)
     ) or _is_decompression_error(exc)
 
 
 def as_read_error(
     exc: BaseException, *, key: str, fmt: str, rows: int, chunk_size: int
 ) -> ReadError:
-    """The ``ReadError`` that ``exc`` (for which ``is_read_error`` holds) means for this file."""
+    """The ``ReadError`` that ``exc`` (for which ``is_read_error`` holds) means for this file.
+
+    The hint fits the format: Parquet compresses its pages itself, so a corrupt Parquet file is
+    never a matter of ``--compression``, nor of ``--encoding``.
+    """
     if isinstance(exc, ReadError):
         return exc
-    if _is_decompression_error(exc):
+    if fmt == "parquet":
+        what = "cannot read as parquet"
+        hint = PARQUET_HINT
+    elif isinstance(exc, EncodingError):
+        what = f"cannot read as {fmt}"
+        hint = exc.hint
+    elif _is_decompression_error(exc):
         what = "cannot decompress"
         hint = "check --compression, and whether the file is truncated or corrupt"
     elif isinstance(exc, UnicodeDecodeError) or "utf8" in str(exc).lower():
         what = f"cannot read as {fmt}: the text is not valid UTF-8"
-        hint = "read it with --format raw to copy its bytes as they are"
+        hint = ENCODING_HINT
     else:
         what = f"cannot read as {fmt}"
         hint = _hint(str(exc).lower(), fmt, chunk_size)
     return ReadError(
         f"{key}: {what}: {_first_line(exc)} (after {rows} rows); {hint}", key=key, rows=rows
     )
+
+
+# What to do about a Parquet file Arrow cannot read: its codecs and encodings are its own.
+PARQUET_HINT = (
+    "the file is truncated or corrupt (Parquet compresses its pages itself, so --compression "
+    "does not apply): write it again, or copy its bytes as they are with --format raw"
+)
+# What to do about text that is not UTF-8.
+ENCODING_HINT = (
+    "if the file is in another encoding, pass --encoding (latin-1, cp1252, utf-16), or read "
+    "it with --format raw to copy its bytes as they are"
+)
 
 
 def _is_decompression_error(exc: BaseException) -> bool:
@@ -72,13 +95,20 @@ def _hint(message: str, fmt: str, chunk_size: int) -> str:
             "a single record is too long to parse; check the quoting (an unclosed quote runs to "
             "the end of the file) or read it with --format lines"
         )
-    if any(marker in message for marker in _TYPE_DRIFT):
-        return (
-            f"column types are inferred from the first {chunk_size} bytes and a later row does "
-            "not fit them; raise --chunk-size so inference sees more rows, or read it with "
-            "--format lines"
-        )
-    return f"check that it is valid {fmt}, or pass --format and --compression"
+    return drift_hint(message, chunk_size) or (
+        f"check that it is valid {fmt}, or pass --format and --compression"
+    )
+
+
+def drift_hint(message: str, chunk_size: int) -> str | None:
+    """The hint for a row whose types differ from those inferred (``None``: not such a row)."""
+    if not any(marker in message for marker in _TYPE_DRIFT):
+        return None
+    return (
+        f"column types are inferred from the first {chunk_size} bytes and a later row does "
+        "not fit them; raise --chunk-size so inference sees more rows, pass --no-infer-types "
+        "to read every column as text, or read it with --format lines"
+    )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,5 +1,8 @@
-"""JSON Lines, parsed by Arrow's streaming JSON reader: one object per line, nested objects
-become struct columns and arrays list columns. Column types are inferred from the first block.
+"""JSON Lines: one object per line; nested objects become struct columns, arrays list columns.
+
+The file is read in blocks of whole lines (``text_blocks``), each parsed by ``JsonBlockParser``.
+Given an ``on_bad_row``, bad lines go to it and the good ones are kept; without one, the file
+fails at its first bad line, after the rows of the blocks before it.
 """
 
 from __future__ import annotations
@@ -7,41 +10,75 @@ from __future__ import annotations
 from collections.abc import Generator
 
 import pyarrow as pa
-import pyarrow.json as pajson
 from fsspec import AbstractFileSystem
 
+from replicator.errors import ReadError
 from replicator.model import FileInfo
+from replicator.readers.badrows import BadRow, OnBadRow
 from replicator.readers.base import ReaderOptions
-from replicator.readers.chunking import EMPTY_BATCH, Piece, StoredPosition, coalesce
-from replicator.readers.compression import open_decompressed
-from replicator.readers.growth import arrow_block_size, read_with_growing_blocks
-
-# Arrow's message for a stream with no objects (empty, or only blank lines).
-_EMPTY_MARKER = "Empty JSON stream"
+from replicator.readers.chunking import EMPTY_BATCH, Piece
+from replicator.readers.encoding import open_text
+from replicator.readers.failures import drift_hint
+from replicator.readers.jsonblocks import JsonBlockParser
+from replicator.readers.textblocks import text_blocks
 
 
 def read_jsonl(
-    fs: AbstractFileSystem, file: FileInfo, options: ReaderOptions
+    fs: AbstractFileSystem,
+    file: FileInfo,
+    options: ReaderOptions,
+    on_bad_row: OnBadRow | None = None,
 ) -> Generator[Piece, None, None]:
-    """One row per JSON object."""
+    """One piece per block of lines (or per batch of a large block)."""
+    with open_text(fs, file.path, file.key, options.compression, options.encoding) as source:
+        strict = _Strict() if on_bad_row is None else None
+        report = on_bad_row if on_bad_row is not None else strict
+        assert report is not None
+        parser = JsonBlockParser(
+            report, offsets=not source.transcoded, text=not options.infer_types
+        )
+        rows = 0
+        produced = False
+        for block in text_blocks(source.stream, options.chunk_size, utf8=not source.transcoded):
+            table = parser.parse(block)
+            if strict is not None and strict.found:
+                raise strict.failure(file.key, rows, options.chunk_size)
+            if table is None:
+                continue
+            byte = block.end if source.positions_known else None
+            batches = table.combine_chunks().to_batches()
+            for index, batch in enumerate(batches):
+                # Only the block's last batch ends where the block ends.
+                last = index == len(batches) - 1
+                yield Piece(batch, byte if last else None, _tell(source.stored))
+                rows += batch.num_rows
+                produced = True
+        if not produced:
+            yield Piece(EMPTY_BATCH, 0 if source.positions_known else None)
 
-    def open_batches(
-        block_size: int, schema: pa.Schema | None
-    ) -> Generator[pa.RecordBatch, None, None]:
-        read = pajson.ReadOptions(use_threads=True, block_size=block_size)
-        parse = pajson.ParseOptions(explicit_schema=schema)
-        with open_decompressed(fs, file.path, file.key, options.compression) as source:
-            position.follow(source.stored)
-            try:
-                reader = pajson.open_json(source.stream, read_options=read, parse_options=parse)
-            except pa.ArrowInvalid as exc:
-                if _EMPTY_MARKER not in str(exc):
-                    raise
-                yield EMPTY_BATCH
-                return
-            with reader:
-                yield from reader
 
-    position = StoredPosition()
-    batches = read_with_growing_blocks(open_batches, arrow_block_size(options.chunk_size))
-    return coalesce((Piece(b, read=position()) for b in batches), options.chunk_size)
+class _Strict:
+    """Collects a block's bad rows, to fail the file at the first of them."""
+
+    def __init__(self) -> None:
+        self.found: list[BadRow] = []
+
+    def __call__(self, row: BadRow) -> None:
+        self.found.append(row)
+
+    def failure(self, key: str, rows: int, chunk_size: int) -> ReadError:
+        first = min(self.found, key=lambda row: row.line or 0)
+        hint = drift_hint(first.reason.lower(), chunk_size) or "check that it is valid jsonl"
+        return ReadError(
+            f"{key}: cannot read as jsonl: line {first.line}: {first.reason} (after {rows} "
+            f"rows); {hint}, or pass --on-bad-rows dead-letter to set such lines aside",
+            key=key,
+            rows=rows,
+        )
+
+
+def _tell(stored: pa.NativeFile) -> int | None:
+    try:
+        return int(stored.tell())
+    except (OSError, ValueError):
+        return None

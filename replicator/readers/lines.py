@@ -5,7 +5,9 @@ never split) and split into lines by Arrow kernels. A line longer than a block i
 until its newline arrives, so memory is bounded by the block size plus the longest line.
 
 A line that is not valid UTF-8 is a bad row (its bytes kept exactly, with its line number and
-byte offset in the decompressed text); only a block holding one pays for finding it.
+byte offset in the decompressed text); only a block holding one pays for finding it. A UTF-8
+byte-order mark at the start is not part of the first line; a file in another encoding
+(``--encoding``) is decoded to UTF-8 as it is read.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from replicator.readers.badrows import BadRow, OnBadRow
 from replicator.readers.base import ReaderOptions
 from replicator.readers.chunking import Piece
 from replicator.readers.columns import row_numbers
-from replicator.readers.compression import open_decompressed
+from replicator.readers.encoding import bom_size, open_text
 from replicator.readers.isolate import isolate
 
 LINE_COLUMN = "line"
@@ -42,7 +44,7 @@ def read_lines(
     A line that is not valid UTF-8 goes to ``on_bad_row`` (its bytes kept as they are) or,
     without one, fails the file naming its line number.
     """
-    with open_decompressed(fs, file.path, file.key, options.compression) as source:
+    with open_text(fs, file.path, file.key, options.compression, options.encoding) as source:
         stream = source.stream
         size = max(1, options.chunk_size)
         carried: list[bytes] = []  # the start of a line whose newline has not come yet
@@ -50,6 +52,8 @@ def read_lines(
         lines = 0  # lines read so far, good and bad
         produced = False
         block: bytes = stream.read(size)
+        if not source.transcoded and (position := bom_size(block)):
+            block = block[position:]
         while block:
             # Reading one block ahead tells whether this one is the last (and then its unended
             # last line belongs to it).
@@ -67,14 +71,15 @@ def read_lines(
             carried = [block[cut + 1 :]] if cut + 1 < len(block) else []
             byte = position - (len(block) - cut - 1) if following else position
             pieces = split_lines(data, end)
-            place = _Place(file.key, lines, position - len(data))
+            start = None if source.transcoded else position - len(data)
+            place = _Place(file.key, lines, start)
             text = _text(pieces, place, on_bad_row, returns=b"\r" in data)
             lines += len(pieces)
-            yield Piece(_batch(text), byte if source.codec is None else None)
+            yield Piece(_batch(text), byte if source.positions_known else None)
             produced = True
             block = following
         if not produced:
-            yield Piece(_batch(pa.array([], pa.string())), 0 if source.codec is None else None)
+            yield Piece(_batch(pa.array([], pa.string())), 0 if source.positions_known else None)
 
 
 def split_lines(data: bytes, end: int) -> pa.Array:
@@ -95,7 +100,7 @@ class _Place(NamedTuple):
 
     key: str
     lines_before: int
-    start: int
+    start: int | None  # None: text decoded from another encoding, whose offsets differ
 
 
 def _text(
@@ -134,7 +139,9 @@ def _report(pieces: pa.Array, bad: list[int], place: _Place, on_bad_row: OnBadRo
                 rows=place.lines_before,
             )
         raw: bytes = pieces[index].as_py()
-        byte = place.start + (ends[index - 1].as_py() if index else 0)
+        byte = None
+        if place.start is not None:
+            byte = place.start + (ends[index - 1].as_py() if index else 0)
         text = raw[:-1] if raw.endswith(b"\r") else raw
         on_bad_row(BadRow(reason="not valid UTF-8", raw=text, line=line, byte=byte))
 

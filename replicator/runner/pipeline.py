@@ -66,6 +66,8 @@ class Pipeline:
                 column_types=settings.csv_column_types,
                 newlines_in_values=settings.csv_newlines_in_values,
             ),
+            encoding=settings.encoding,  # type: ignore[arg-type]
+            infer_types=settings.infer_types,
         )
         dead_letter = None
         if settings.on_bad_rows == "dead-letter":

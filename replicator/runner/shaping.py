@@ -53,6 +53,8 @@ _SHAPING = (
     "csv_column_names",
     "csv_null_values",
     "csv_newlines_in_values",
+    "encoding",
+    "infer_types",
     "schema_hints",
     "schema_evolution",
     "rescued_data_column",
