@@ -345,3 +345,25 @@ def test_a_later_value_that_does_not_fit_the_columns(tmp_path: Path) -> None:
         "column types are inferred from the first 64 bytes; raise --chunk-size, or pass "
         "--on-bad-rows dead-letter to set such rows aside"
     )
+
+
+def test_windows_line_breaks(tmp_path: Path) -> None:
+    crlf = [dumps(o, 2).replace(b"\n", b"\r\n") for o in OBJECTS[:5]]
+    files = {
+        "array.json": dumps(OBJECTS[:5], 2).replace(b"\n", b"\r\n"),
+        "objects.json": b"\r\n".join(crlf) + b"\r\n",
+        "lines.json": b"".join(dumps(o, None) + b"\r\n" for o in OBJECTS[:5]),
+    }
+    for key, data in files.items():
+        chunks, bad = _read(put(tmp_path, key, data), chunk_size=300)
+        assert _values(chunks) == OBJECTS[:5], key
+        assert bad == []
+
+
+def test_json_lines_whose_first_line_is_longer_than_two_blocks(tmp_path: Path) -> None:
+    # Not held whole to be looked at: read as values one after another, which streams.
+    data = b"".join(dumps(o, None) + b"\n" for o in OBJECTS)
+    chunks, bad = _read(put(tmp_path, "long.json", data), chunk_size=64)
+    assert _values(chunks) == OBJECTS
+    assert bad == []
+    assert {c.offset.byte for c in chunks} == {None}

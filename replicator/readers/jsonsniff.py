@@ -3,8 +3,9 @@ lines (one pretty-printed object, or several one after another).
 
 After a UTF-8 byte order mark and whitespace, ``[`` opens an array. ``{`` starts JSON lines when
 the first line holds that whole object and nothing else, and pretty-printed objects otherwise.
-Anything else is not JSON this format can read rows from. Only the first line is read (for an
-array, only up to its ``[``).
+Anything else is not JSON this format can read rows from. At most two blocks are read (more
+only while they hold nothing but whitespace): a first line longer than that is not taken for
+JSON lines.
 """
 
 from __future__ import annotations
@@ -33,8 +34,7 @@ class Sniffed(NamedTuple):
 
 
 def sniff(blocks: Iterator[bytes]) -> Sniffed:
-    """Read blocks from ``blocks`` until it is clear what the stream holds (at most its first
-    line), and say what that is."""
+    """Read blocks from ``blocks`` until it is clear what the stream holds, and say what."""
     head = b""
     for block in blocks:
         head += block  # only while the stream is whitespace so far: once, nearly always
@@ -51,23 +51,15 @@ def sniff(blocks: Iterator[bytes]) -> Sniffed:
         return Sniffed("other", head, at)
     newline = head.find(b"\n", at)
     if newline < 0:
-        head, newline = _to_newline(head, blocks)
-        if newline < 0:
+        following = next(blocks, b"")
+        if not following:
             return Sniffed("lines", head, at)  # a single line: an object on it is a JSON line
+        head += following
+        newline = head.find(b"\n", at)
+        if newline < 0:
+            # A first line longer than a block: split by brackets, which streams, instead of
+            # holding the line to look at it whole.
+            return Sniffed("objects", head, at)
     end = Scanner().feed(head, at, newline)
     whole = end >= 0 and _LINE_END.match(head, end, newline) is not None
     return Sniffed("lines" if whole else "objects", head, at)
-
-
-def _to_newline(head: bytes, blocks: Iterator[bytes]) -> tuple[bytes, int]:
-    """``head`` and the blocks after it up to one holding a newline, joined once (a first line
-    longer than a block costs no repeated copying), and the newline's offset (-1: none)."""
-    parts = [head]
-    size = len(head)
-    for block in blocks:
-        parts.append(block)
-        found = block.find(b"\n")
-        if found >= 0:
-            return b"".join(parts), size + found
-        size += len(block)
-    return b"".join(parts), -1
