@@ -406,7 +406,7 @@ def test_raw_yields_stored_bytes_in_blocks(tmp_path: Path) -> None:
         ("d/a.tab", "tsv"),
         ("a.jsonl.bz2", "jsonl"),
         ("a.ndjson", "jsonl"),
-        ("a.json.xz", "jsonl"),
+        ("a.json.xz", "json"),
         ("a.parquet", "parquet"),
         ("a.pq", "parquet"),
         ("a.txt.gzip", "lines"),

@@ -60,7 +60,7 @@ Format = Annotated[
     typer.Option(
         "--format",
         "-f",
-        help="Input format: csv, tsv, jsonl, parquet, lines or raw. Default: from each file's extension.",
+        help="Input format: csv, tsv, json, jsonl, parquet, lines or raw. Default: from each file's extension. json (.json) detects a JSON array of objects, objects or JSON lines; jsonl reads JSON lines only.",
         show_default=False,
         rich_help_panel=_READ,
     ),

@@ -2,9 +2,10 @@
 
 ``read_file`` picks the parser by format (given, or inferred from the key's extension), and
 every format goes through the same chunking (system columns, offsets, the completed flag, error
-translation). Formats: csv, tsv, jsonl, parquet, lines, raw; compression: gzip, zstd, bz2, xz.
-Given an ``OnBadRow`` callback, csv, tsv, jsonl and lines report unparsable rows to it and keep
-going (see ``badrows``); without one, the first bad row fails the file.
+translation). Formats: csv, tsv, json (an array, objects or JSON lines, see ``jsondoc``), jsonl,
+parquet, lines, raw; compression: gzip, zstd, bz2, xz. Given an ``OnBadRow`` callback, csv, tsv,
+json, jsonl and lines report unparsable rows to it and keep going (see ``badrows``); without
+one, the first bad row fails the file.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from replicator.readers.columns import FILE_COLUMN, ROW_COLUMN, SYSTEM_COLUMNS
 from replicator.readers.compression import codec_from_extension, codec_from_magic
 from replicator.readers.csv import read_csv, read_tsv
 from replicator.readers.formats import infer_format, resolve_format
+from replicator.readers.jsondoc import read_json
 from replicator.readers.jsonl import read_jsonl
 from replicator.readers.lines import LINE_COLUMN, read_lines
 from replicator.readers.parquet import read_parquet
@@ -64,6 +66,7 @@ _Parse = Callable[[AbstractFileSystem, FileInfo, ReaderOptions], Generator[Piece
 _PARSERS: dict[Format, _Parse] = {
     "csv": read_csv,
     "tsv": read_tsv,
+    "json": read_json,
     "jsonl": read_jsonl,
     "parquet": read_parquet,
     "lines": read_lines,
@@ -78,6 +81,7 @@ _Tolerant = Callable[
 _TOLERANT: dict[Format, _Tolerant] = {
     "csv": read_csv,
     "tsv": read_tsv,
+    "json": read_json,
     "jsonl": read_jsonl,
     "lines": read_lines,
 }
@@ -94,7 +98,7 @@ def read_file(
 
     Raises ``ReadError`` at once when the format cannot be inferred, and while iterating when
     the content cannot be parsed (after yielding the rows before the bad one). With
-    ``on_bad_row``, a bad row of csv, tsv, jsonl or lines is reported to it (before the chunk that
+    ``on_bad_row``, a bad row of csv, tsv, json, jsonl or lines is reported to it (before the chunk that
     follows it is yielded) instead. Storage errors (``FileNotFoundError`` for a vanished file,
     ``PermissionError``, ...) propagate unchanged.
 

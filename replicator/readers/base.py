@@ -11,8 +11,8 @@ from fsspec import AbstractFileSystem
 
 from replicator.model import Chunk, FileInfo
 
-Format = Literal["csv", "tsv", "jsonl", "parquet", "lines", "raw"]
-FORMATS: tuple[Format, ...] = ("csv", "tsv", "jsonl", "parquet", "lines", "raw")
+Format = Literal["csv", "tsv", "json", "jsonl", "parquet", "lines", "raw"]
+FORMATS: tuple[Format, ...] = ("csv", "tsv", "json", "jsonl", "parquet", "lines", "raw")
 Compression = Literal["infer", "none", "gzip", "zstd", "bz2", "xz"]
 COMPRESSIONS: tuple[Compression, ...] = ("infer", "none", "gzip", "zstd", "bz2", "xz")
 # The text encodings the text formats (csv, tsv, jsonl, lines) can be read in.
