@@ -249,3 +249,34 @@ def test_kill_9_while_the_schema_evolves_then_rerun(tmp_path: Path) -> None:
         values = {k: v for k, v in row.items() if v is not None and not k.startswith("_")}
         got.setdefault(row["_file"], []).append(values)
     assert got == expected  # every row once, every value as written
+
+
+def test_ints_then_a_float_widen_the_column_in_json_and_csv(tmp_path: Path) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    rows = [{"id": i, "score": i} for i in range(50_000)]
+    rows.append({"id": 50_000, "score": 1.5, "later": "new key"})
+    _jsonl(src / "a.jsonl", rows)
+    csv = "id,qty\n" + "".join(f"{i},{i}\n" for i in range(200_000)) + "200000,12.75\n"
+    (src / "b.csv").write_text(csv)
+    summary = run_snapshot(_settings(src, out))
+    assert (summary.files_completed, summary.bad_rows, summary.files_failed) == (2, 0, 0)
+    a = pq.read_table(out / "a.jsonl.parquet")
+    assert a.schema.field("score").type == pa.float64()
+    assert a.column("score").to_pylist() == [float(i) for i in range(50_000)] + [1.5]
+    assert a.column("later").to_pylist() == [None] * 50_000 + ["new key"]
+    b = pq.read_table(out / "b.csv.parquet")
+    assert b.schema.field("qty").type == pa.float64()
+    assert b.column("qty").to_pylist()[-2:] == [199_999.0, 12.75]
+    assert b.column("_rescued_data").null_count == b.num_rows
+
+
+def test_a_json_document_array_replicates_every_object(tmp_path: Path) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    objects = [{"id": i, "tags": [f"t{i}"], "at": {"x": i / 2}} for i in range(201)]
+    (src / "doc.json").write_text(json.dumps(objects, indent=2))
+    summary = run_snapshot(_settings(src, out))
+    assert (summary.files_completed, summary.rows, summary.bad_rows) == (1, 201, 0)
+    table = pq.read_table(out / "doc.json.parquet")
+    got = table.select(["id", "tags", "at"]).to_pylist()
+    assert got == [{**o, "at": {"x": float(o["at"]["x"])}} for o in objects]

@@ -72,7 +72,7 @@ def test_a_column_mostly_not_utf8_fails_the_file_with_the_encoding_hint(tmp_path
 
 
 @pytest.mark.slow
-def test_cli_dead_letters_the_value_with_its_bytes(tmp_path: Path) -> None:
+def test_cli_rescues_the_value_with_its_bytes(tmp_path: Path) -> None:
     src, out = tmp_path / "src", tmp_path / "out"
     src.mkdir()
     (src / "c.csv").write_bytes(_latin1_copyright())
@@ -80,13 +80,13 @@ def test_cli_dead_letters_the_value_with_its_bytes(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     table = pq.read_table(out / "c.csv.parquet")
     assert table.schema.field("c").type == pa.int64()
-    assert table.num_rows == 100
-    (letter,) = [
-        json.loads(line)
-        for line in (out / "_dead_letter" / "c.csv.badrows.jsonl").read_text().splitlines()
-    ]
-    assert letter["row"] == 51
-    assert base64.b64decode(letter["raw_base64"]) == b"50,x50,\xa9"
+    # The row is kept; its value that is not text is rescued, as its bytes in base64.
+    assert table.num_rows == 101
+    row = table.slice(50, 1).to_pylist()[0]
+    assert (row["a"], row["b"], row["c"]) == (50, "x50", None)
+    rescued = json.loads(row["_rescued_data"])
+    assert base64.b64decode(rescued["c"]["base64"]) == b"\xa9"
+    assert not (out / "_dead_letter").exists()
 
 
 # --- --encoding ----------------------------------------------------------------------------
@@ -210,5 +210,5 @@ def test_cli_reads_a_utf16_csv_with_the_option(tmp_path: Path) -> None:
         ]
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    table = pq.read_table(out / "u.csv.parquet").drop_columns(["_file", "_row"])
+    table = pq.read_table(out / "u.csv.parquet").drop_columns(["_file", "_row", "_rescued_data"])
     assert table.to_pylist() == ROWS

@@ -9,6 +9,7 @@ read before the error.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Generator, Iterator
 from typing import NamedTuple
 
@@ -18,7 +19,7 @@ from replicator.model import Chunk, FileInfo, Offset
 from replicator.readers.base import ReaderOptions
 from replicator.readers.columns import add_system_columns
 from replicator.readers.failures import as_read_error, is_read_error
-from replicator.schema.conform import Conformer, Misfit
+from replicator.schema.conform import ColumnDrift, Conformer, Misfit
 
 # An empty file has no columns: its only chunk holds no rows and, if on, the system columns.
 EMPTY_BATCH = pa.RecordBatch.from_arrays([], names=[])
@@ -71,7 +72,12 @@ def coalesce(pieces: Pieces, target: int) -> Pieces:
         if len(held) == 1:
             return last
         batch = pa.concat_batches([p.batch for p in held])
-        return Piece(batch, last.byte, last.read)
+        misfits: list[Misfit] = []
+        rows = 0
+        for piece in held:  # rows renumbered in the joined batch
+            misfits += [dataclasses.replace(m, row=m.row + rows) for m in piece.misfits]
+            rows += piece.batch.num_rows
+        return Piece(batch, last.byte, last.read, tuple(misfits))
 
     with contextlib.closing(pieces):
         while True:
@@ -99,7 +105,13 @@ def conformed(pieces: Pieces, conformer: Conformer) -> Pieces:
     """The pieces with their batches conformed to the pipeline schema (``schema.conform``);
     raises its ``Evolve`` when the schema must change first."""
     with contextlib.closing(pieces):
-        for piece in pieces:
+        while True:
+            try:
+                piece = next(pieces, None)
+            except ColumnDrift as drift:
+                raise conformer.drifted(drift) from None
+            if piece is None:
+                return
             yield Piece(conformer.conform(piece.batch, piece.misfits), piece.byte, piece.read)
 
 

@@ -24,6 +24,7 @@ from collections.abc import Generator, Iterator, Mapping
 from typing import Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from fsspec import AbstractFileSystem
 
@@ -35,15 +36,18 @@ from replicator.readers.chunking import EMPTY_BATCH, Piece, StoredPosition, coal
 from replicator.readers.csv_tolerant import (
     Dialect,
     MisfitError,
+    convert_batch,
     is_conversion_error,
     tolerant_batches,
 )
 from replicator.readers.csvconvert import ValueRules
 from replicator.readers.csvinfer import infer_text_type
-from replicator.readers.csvtypes import declared_types
+from replicator.readers.csvtypes import csv_can_produce, declared_types
 from replicator.readers.encoding import EncodingError, TextSource, open_text
 from replicator.readers.failures import ENCODING_HINT
-from replicator.readers.growth import arrow_block_size, read_with_growing_blocks
+from replicator.readers.growth import OpenBatches, arrow_block_size, read_with_growing_blocks
+from replicator.readers.isolate import TooManyMisfits
+from replicator.schema.conform import LEADING_ZERO, ColumnDrift, Misfit
 
 # Arrow's message for a file with no header and no rows, or a first block without a whole line.
 _EMPTY_MARKER = "Empty CSV file"
@@ -83,6 +87,12 @@ def _read(
 ) -> Generator[Piece, None, None]:
     csv = options.csv
     declared = declared_types(csv.column_types)
+    if options.schema is not None:
+        # The pipeline's types, where CSV text can hold them: a value that does not fit is the
+        # schema stage's (widened or rescued), the row is kept.
+        for field in options.schema:
+            if field.name not in declared and csv_can_produce(field.type):
+                declared[field.name] = field.type
     delimiter = csv.delimiter or default_delimiter
     parse = pacsv.ParseOptions(
         delimiter=delimiter,
@@ -186,6 +196,9 @@ def _read(
             arrow_error = exc
         # A value does not fit its column: only such a file pays for reading again as text.
         rules = ValueRules.of()
+        if options.schema is not None:
+            yield from _kept(open_raw, block_size, produced, target_schema(), rules, csv)
+            return
         quote = csv.quote_char.encode() if csv.quote_char else None
         misfits = 0
 
@@ -214,7 +227,73 @@ def _read(
             # the file with values converted otherwise than Arrow would; fail it with Arrow's error.
             raise arrow_error
 
-    yield from coalesce((Piece(b, read=position()) for b in batches()), options.chunk_size)
+    def pieces() -> Generator[Piece, None, None]:
+        for item in batches():
+            if isinstance(item, tuple):
+                batch, misfits = item
+                yield Piece(batch, read=position(), misfits=misfits)
+            else:
+                yield Piece(item, read=position())
+
+    yield from coalesce(pieces(), options.chunk_size)
+
+
+def _kept(
+    open_raw: OpenBatches,
+    block_size: int,
+    skip: int,
+    schema: pa.Schema,
+    rules: ValueRules,
+    csv: CsvOptions,
+) -> Iterator[tuple[pa.RecordBatch, tuple[Misfit, ...]]]:
+    """The rows after the first ``skip``, read again as text and converted to ``schema``, all
+    kept: a value that does not fit is null, and handed to the schema stage as a ``Misfit``
+    with the type its column's misfits have (``ColumnDrift`` when most of a column's values
+    in a block do not fit)."""
+    convert = _convert_options(csv, None, {})
+    seen = skip
+    for raw in read_with_growing_blocks(open_raw, block_size, skip=skip):
+        try:
+            batch, found = convert_batch(raw, schema, rules, keep_rows=True)
+        except TooManyMisfits as exc:
+            column = getattr(exc, "column", None)
+            if column is None:
+                raise
+            drift = _observed(raw.column(column), convert)
+            raise ColumnDrift(column, drift, seen + 1, str(exc)) from None
+        by_column: dict[str, list[int]] = {}
+        for index, row_misfits in found.items():
+            for value in row_misfits:
+                by_column.setdefault(value.column, []).append(index)
+        observed: dict[tuple[str, int], pa.DataType] = {}
+        for column, rows in by_column.items():
+            values = raw.column(column).take(pa.array(rows, pa.int64()))
+            kind = _observed(values, convert)
+            if pa.types.is_string(kind) and len(rows) <= _EACH:
+                # Values of several kinds (12.75 and abc): each its own, so that one that a
+                # wider type holds still widens the column.
+                for row, value in zip(rows, values, strict=True):
+                    observed[column, row] = _observed(pa.array([value.as_py()]), convert)
+            else:
+                observed.update(((column, row), kind) for row in rows)
+        handed = tuple(
+            Misfit(index, (m.column,), m.value, observed[m.column, index])
+            for index, row_misfits in found.items()
+            for m in row_misfits
+        )
+        seen += raw.num_rows
+        yield batch, handed
+
+
+# Misfits of a column typed one by one when they are of several kinds, at most.
+_EACH = 100
+
+
+def _observed(raw: pa.Array, convert: pacsv.ConvertOptions) -> pa.DataType:
+    """The type of text values as Arrow infers it, text where a number has leading zeros."""
+    if pc.any(pc.match_substring_regex(raw, LEADING_ZERO)).as_py():
+        return pa.string()
+    return infer_text_type(raw, convert)
 
 
 def _misfit_error(key: str, misfit: MisfitError, declared: set[str], rows: int) -> ReadError:
@@ -362,24 +441,3 @@ def _has_content(fs: AbstractFileSystem, file: FileInfo, options: ReaderOptions)
             if block.strip(b"\r\n"):
                 return True
     return False
-
-
-def csv_read_options(
-    csv: CsvOptions,
-    block_size: int,
-    default_delimiter: str,
-    *,
-    text_columns: tuple[str, ...] = (),
-) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
-    """How this reader reads a file with these options and Arrow's type inference (declared
-    columns as raw bytes, which always fit), for sampling its first block; ``text_columns``
-    are read as text."""
-    parse = pacsv.ParseOptions(
-        delimiter=csv.delimiter or default_delimiter,
-        quote_char=csv.quote_char if csv.quote_char else False,
-        newlines_in_values=csv.newlines_in_values,
-        invalid_row_handler=lambda _row: "skip",
-    )
-    as_bytes: dict[str, pa.DataType] = dict.fromkeys(declared_types(csv.column_types), pa.binary())
-    as_bytes.update(dict.fromkeys(text_columns, pa.string()))
-    return _read_options(csv, block_size, False), parse, _convert_options(csv, None, as_bytes)

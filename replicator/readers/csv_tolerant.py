@@ -109,9 +109,11 @@ def tolerant_batches(
 
 
 def convert_batch(
-    raw: pa.RecordBatch, schema: pa.Schema, rules: ValueRules
+    raw: pa.RecordBatch, schema: pa.Schema, rules: ValueRules, *, keep_rows: bool = False
 ) -> tuple[pa.RecordBatch, dict[int, list[Misfit]]]:
-    """The rows of ``raw`` whose every value fits ``schema``, and the misfits of the others."""
+    """The rows of ``raw`` whose every value fits ``schema``, and the misfits of the others
+    (with ``keep_rows``, every row, a misfit's value null in it). ``TooManyMisfits`` names the
+    column in its ``column``."""
     arrays: list[pa.Array] = []
     misfits: dict[int, list[Misfit]] = {}
     for field, column in zip(schema, raw.columns, strict=True):
@@ -120,14 +122,16 @@ def convert_batch(
         except TooManyMisfits as exc:
             # Mostly not UTF-8 is an encoding to give (the caller's hint says so), not a type.
             remedy = "" if _is_string(field.type) else "; check its type in --csv-column-types"
-            raise TooManyMisfits(f"column {_quote(field.name)}: {exc}{remedy}") from None
+            error = TooManyMisfits(f"column {_quote(field.name)}: {exc}{remedy}")
+            error.column = field.name
+            raise error from None
         arrays.append(values)
         for index in failed:
             value = column[index].as_py() or b""
             misfits.setdefault(index, []).append(Misfit(field.name, value, field.type))
     batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
-    if not misfits:
-        return batch, {}
+    if not misfits or keep_rows:
+        return batch, dict(sorted(misfits.items()))
     bad = pa.array(sorted(misfits), pa.int64())
     keep = pc.invert(pc.is_in(row_numbers(0, raw.num_rows), value_set=bad))
     return batch.filter(keep), dict(sorted(misfits.items()))

@@ -88,7 +88,7 @@ def resolve_type(spec: str, *, column: str = "") -> pa.DataType:
             dtype = pa.type_for_alias(text)
     except (ValueError, TypeError, pa.ArrowException) as exc:
         raise TypeSpecError(_explain(text, column, str(exc).lower())) from None
-    if not _csv_can_produce(dtype):
+    if not csv_can_produce(dtype):
         raise TypeSpecError(f"{_where(column)}CSV columns cannot be {dtype}; use one of {KNOWN}")
     return dtype
 
@@ -108,7 +108,7 @@ def _where(column: str) -> str:
     return f'column "{column}": ' if column else ""
 
 
-def _csv_can_produce(dtype: pa.DataType) -> bool:
+def csv_can_produce(dtype: pa.DataType) -> bool:
     # What Arrow's CSV converter supports and ``csvconvert`` mirrors (not halffloat, decimal256,
     # durations, nested or dictionary types).
     return bool(

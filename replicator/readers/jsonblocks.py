@@ -23,11 +23,38 @@ import orjson
 import pyarrow as pa
 
 from replicator.readers.badrows import BadRow, OnBadRow
-from replicator.readers.jsonarrow import JSON_BLANKS, concat, parse, parse_text, suspect
+from replicator.readers.jsonarrow import (
+    JSON_BLANKS,
+    NotAnObject,
+    concat,
+    parse,
+    parse_text,
+    suspect,
+)
 from replicator.readers.textblocks import TextBlock
 
 _ROW_SUFFIX = re.compile(r" in row \d+$")
 _DUPLICATE_KEY = "was specified twice"
+# Arrow's message for a top-level field of another kind: "Column(/name) changed from ...".
+_NAMED_COLUMN = re.compile(r"Column\(/([^/)\[]+)\) changed from")
+
+
+def json_can_produce(dtype: pa.DataType) -> bool:
+    """Whether Arrow's JSON parser converts JSON values to ``dtype`` (given explicitly)."""
+    if pa.types.is_struct(dtype):
+        return all(json_can_produce(f.type) for f in dtype)
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+        return json_can_produce(dtype.value_type)
+    return bool(
+        pa.types.is_boolean(dtype)
+        or pa.types.is_integer(dtype)
+        or pa.types.is_floating(dtype)
+        or pa.types.is_decimal128(dtype)
+        or pa.types.is_string(dtype)
+        or pa.types.is_large_string(dtype)
+        or pa.types.is_timestamp(dtype)
+        or pa.types.is_date32(dtype)
+    )
 
 
 class JsonBlockParser:
@@ -43,38 +70,63 @@ class JsonBlockParser:
     every column is text (``jsontext``), so only a new field after the first block misfits.
     """
 
-    def __init__(self, on_bad_row: OnBadRow, *, offsets: bool = True, text: bool = False) -> None:
+    def __init__(
+        self,
+        on_bad_row: OnBadRow,
+        *,
+        offsets: bool = True,
+        text: bool = False,
+        schema: pa.Schema | None = None,
+    ) -> None:
+        """``schema``: the pipeline's column types (the schema stage's): every block is parsed
+        with them, new fields inferred, and a line whose values do not fit is parsed alone
+        with its own types, for the stage to widen or rescue (``parse_all``)."""
         self.on_bad_row = on_bad_row
         self.offsets = offsets
         self.text = text
+        self.pipeline = schema
         self.schema: pa.Schema | None = None
         self._growing = True
 
     def parse(self, block: TextBlock) -> pa.Table | None:
-        """The block's good rows (``None`` when it holds none)."""
+        """The block's good rows (``None`` when it holds none), in one table."""
+        tables = self.parse_all(block)
+        return concat(tables) if tables else None
+
+    def parse_all(self, block: TextBlock) -> list[pa.Table]:
+        """The block's good rows, in order, in tables of one schema each (several only with
+        a pipeline schema, when some lines have types of their own)."""
         try:
             return self._parse(block)
         finally:
             self._growing = self.schema is None
 
-    def _parse(self, block: TextBlock) -> pa.Table | None:
+    def _parse(self, block: TextBlock) -> list[pa.Table]:
         try:
             table = self._arrow(block.data)
         except pa.ArrowInvalid:  # NotAnObject too
             pass
         else:
-            if table is None or not suspect(table, block.data):
-                return table
+            if table is None:
+                return []
+            if not suspect(table, block.data):
+                return [table]
         tables: list[pa.Table] = []
         self._fit(self._valid_objects(block), tables)
         if not tables:
-            return None
+            return []
+        if self.pipeline is not None:
+            return _runs(tables)
         if self.schema is not None and self._growing:
             # Runs parsed as the columns grew: every row with every column, in one order.
             tables.insert(0, self.schema.empty_table())
-        return concat(tables)
+        return [concat(tables)]
 
     def _arrow(self, data: bytes) -> pa.Table | None:
+        if self.pipeline is not None:
+            # The stage conforms what comes out: text as text, else the pipeline's types
+            # and new fields as Arrow infers them.
+            return parse_text(data) if self.text else self._typed(data)
         if self.text:
             return self._text(data)
         if self.schema is None or not self._growing:
@@ -87,6 +139,26 @@ class JsonBlockParser:
         if table is not None:
             self.schema = pa.unify_schemas([self.schema, table.schema])
         return table
+
+    def _typed(self, data: bytes) -> pa.Table | None:
+        """``data`` parsed with the pipeline's types where JSON can hold them. A field whose
+        values in this block are of another kind (Arrow names it: "Column(/x) changed from
+        string to number") is read with its own type instead, for the stage to conform: the
+        block stays one parse instead of a parse per line."""
+        assert self.pipeline is not None
+        schema = pa.schema([f for f in self.pipeline if json_can_produce(f.type)])
+        for _ in range(len(schema) + 1):
+            try:
+                return parse(data, schema, grow=True)
+            except pa.ArrowInvalid as exc:
+                if isinstance(exc, NotAnObject):
+                    raise
+                found = _NAMED_COLUMN.search(str(exc))
+                name = found.group(1) if found else None
+                if name is None or schema.get_field_index(name) < 0:
+                    raise
+                schema = schema.remove(schema.get_field_index(name))
+        return parse(data, schema, grow=True)
 
     def _text(self, data: bytes) -> pa.Table | None:
         table = parse_text(data)
@@ -153,6 +225,16 @@ class JsonBlockParser:
     ) -> None:
         """A line Arrow rejects alone: its last values for keys given twice, else a bad row."""
         text, number, start = line
+        if self.pipeline is not None and _DUPLICATE_KEY not in str(exc):
+            # Values of types of their own: the line alone, as Arrow reads it, for the stage.
+            try:
+                alone = parse(text, None)
+            except pa.ArrowInvalid as again:
+                exc = again
+            else:
+                if alone is not None:
+                    tables.append(alone)
+                return
         if _DUPLICATE_KEY in str(exc):
             # Arrow refuses a key given twice; JSON allows it and parsers keep the last value.
             try:
@@ -170,6 +252,17 @@ class JsonBlockParser:
     def _bad(self, reason: str, text: bytes, line: int, byte: int) -> None:
         where = byte if self.offsets else None
         self.on_bad_row(BadRow(reason=reason, raw=text, line=line, byte=where))
+
+
+def _runs(tables: list[pa.Table]) -> list[pa.Table]:
+    """Consecutive tables of one schema joined, in order."""
+    runs: list[list[pa.Table]] = []
+    for table in tables:
+        if runs and runs[-1][0].schema.equals(table.schema):
+            runs[-1].append(table)
+        else:
+            runs.append([table])
+    return [concat(run) for run in runs]
 
 
 _INVALID = object()

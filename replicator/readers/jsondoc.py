@@ -89,7 +89,9 @@ def _pieces(
             rest = chain([head[at:]], blocks)
             del head
             values = split_values(rest, array=kind == "array", offset=at)
-            yield from _parse(values, bad, position, text=not options.infer_types)
+            yield from _parse(
+                values, bad, position, text=not options.infer_types, schema=options.schema
+            )
             return
     if found.kind == "lines":
         # Read as JSON lines, from the start again: only the first line was read.
@@ -101,9 +103,14 @@ def _pieces(
 
 
 def _parse(
-    values: Iterator[Lines], bad: _BadRows, position: StoredPosition, *, text: bool
+    values: Iterator[Lines],
+    bad: _BadRows,
+    position: StoredPosition,
+    *,
+    text: bool,
+    schema: pa.Schema | None,
 ) -> Generator[Piece, None, None]:
-    parser = JsonBlockParser(bad.report_line, offsets=False, text=text)
+    parser = JsonBlockParser(bad.report_line, offsets=False, text=text, schema=schema)
     produced = False
     for lines in values:
         bad.lines = lines
@@ -112,12 +119,11 @@ def _parse(
         if not lines.data:
             continue
         # Line numbers in the block stand for its values, in order (see _BadRows.report_line).
-        table = parser.parse(TextBlock(lines.data, 1, 0, len(lines.data)))
-        if table is None:
-            continue
-        for batch in table.combine_chunks().to_batches():
-            yield Piece(batch, None, position())
-            produced = True
+        tables = parser.parse_all(TextBlock(lines.data, 1, 0, len(lines.data)))
+        for table in tables:
+            for batch in table.combine_chunks().to_batches():
+                yield Piece(batch, None, position())
+                produced = True
     if not produced:
         yield Piece(EMPTY_BATCH, None, position())
 

@@ -35,18 +35,19 @@ def read_jsonl(
         report = on_bad_row if on_bad_row is not None else strict
         assert report is not None
         parser = JsonBlockParser(
-            report, offsets=not source.transcoded, text=not options.infer_types
+            report,
+            offsets=not source.transcoded,
+            text=not options.infer_types,
+            schema=options.schema,
         )
         rows = 0
         produced = False
         for block in text_blocks(source.stream, options.chunk_size, utf8=not source.transcoded):
-            table = parser.parse(block)
+            tables = parser.parse_all(block)
             if strict is not None and strict.found:
                 raise strict.failure(file.key, rows, options.chunk_size)
-            if table is None:
-                continue
             byte = block.end if source.positions_known else None
-            batches = table.combine_chunks().to_batches()
+            batches = [b for table in tables for b in table.combine_chunks().to_batches()]
             for index, batch in enumerate(batches):
                 # Only the block's last batch ends where the block ends.
                 last = index == len(batches) - 1

@@ -37,6 +37,8 @@ from replicator.schema.types import normalize, widen
 Path = tuple[str, ...]
 
 DEFAULT_RESCUE_COLUMN = "_rescued_data"
+# A number written with a leading zero (08123, 007; not 0 or 0.5): an identifier, kept as text.
+LEADING_ZERO = r"^\s*[+-]?0[0-9]"
 
 
 class Mode(enum.Enum):
@@ -111,11 +113,25 @@ class Evolve(Exception):
 @dataclass(frozen=True, slots=True)
 class Misfit:
     """A value a reader could not convert to its column's type: its row in the batch, its
-    column and its bytes as written (CSV)."""
+    column, its bytes as written (CSV), and the type the reader sees in its column's misfits
+    (None: none, or another kind)."""
 
     row: int
     path: Path
     raw: bytes
+    observed: pa.DataType | None = None
+
+
+class ColumnDrift(Exception):
+    """Most values of a column in a block are not of its type (a reader's finding): either
+    the column widens to ``observed`` (``add-columns``), or the file fails with ``reason``."""
+
+    def __init__(self, column: str, observed: pa.DataType, row: int, reason: str) -> None:
+        super().__init__(reason)
+        self.column = column
+        self.observed = observed
+        self.row = row  # 1-based row of the file where the block starts
+        self.reason = reason
 
 
 @dataclass
@@ -143,6 +159,10 @@ class Conformer:
         """``batch`` as the target's output schema. Raises ``Evolve`` (add-columns) when the
         schema must change first, ``ReadError`` when it would and the mode is ``fail``."""
         rescued = _Rescued()
+        misfits = list(misfits)
+        changes = self._widenings(misfits)
+        if changes:
+            raise Evolve(changes)
         for misfit in misfits:
             self._misfit(misfit, rescued)
         if rescued.rows or not self._fits(batch):
@@ -152,6 +172,41 @@ class Conformer:
         batch = self._with_rescued(batch, rescued)
         self.rows += batch.num_rows
         return batch
+
+    def drifted(self, drift: ColumnDrift) -> Exception:
+        """What a column of the wrong type for a whole block means: ``Evolve`` when it may
+        widen to the type its values have, else the file fails with the reader's reason."""
+        target = self._types.get(drift.column)
+        path = (drift.column,)
+        if target is not None and path not in self.target.hinted:
+            wider = widen(target, drift.observed)
+            changes = wider is not None and not wider.equals(target)
+            if changes and self._may_change(path, target, wider, drift.row):
+                return Evolve([Change(path, target, wider, drift.row)])
+        return ReadError(
+            f"{self.key}: {drift.reason}; declare the column's type with --schema-hints, or "
+            "fix the data",
+            key=self.key,
+            rows=drift.row - 1,
+        )
+
+    def _widenings(self, misfits: list[Misfit]) -> list[Change]:
+        """The changes the readers' misfits need (``add-columns``), one per column."""
+        changes: dict[Path, Change] = {}
+        for misfit in misfits:
+            target = self._types.get(misfit.path[0]) if len(misfit.path) == 1 else None
+            if misfit.observed is None or target is None or misfit.path in self.target.hinted:
+                continue
+            if misfit.path in changes:
+                continue
+            wider = widen(target, misfit.observed)
+            if wider is None or wider.equals(target):
+                continue
+            if self._may_change(misfit.path, target, wider, self.rows + misfit.row + 1):
+                changes[misfit.path] = Change(
+                    misfit.path, target, wider, self.rows + misfit.row + 1
+                )
+        return list(changes.values())
 
     # -- the usual case --------------------------------------------------------------------
 
@@ -233,7 +288,11 @@ class Conformer:
                 return cast_into(column, target)
             except pa.ArrowInvalid:  # an integer past 2**53 in a float column, say
                 return self._fit_or_rescue(path, column, target, rescued)
-        if wider is not None and not hinted and self._may_change(path, target, wider, column):
+        if (
+            wider is not None
+            and not hinted
+            and self._may_change(path, target, wider, self._first_row(column))
+        ):
             changes.append(Change(path, target, wider, self._first_row(column)))
             return pa.nulls(len(column), target)
         if pa.types.is_null(have):
@@ -270,13 +329,12 @@ class Conformer:
         mask = column.is_null() if column.null_count else None
         return pa.StructArray.from_arrays(children, fields=list(target), mask=mask)
 
-    def _may_change(self, path: Path, old: pa.DataType, new: pa.DataType, column: pa.Array) -> bool:
-        """Whether the schema changes for these values: ``add-columns`` says so, ``fail`` stops
-        the file, the others keep the schema as it is."""
+    def _may_change(self, path: Path, old: pa.DataType, new: pa.DataType, row: int) -> bool:
+        """Whether the schema changes for values first met at file row ``row``:
+        ``add-columns`` says so, ``fail`` stops the file, the others keep the schema."""
         mode = self.target.mode
         if mode is Mode.FAIL:
-            change = Change(path, old, new, self._first_row(column))
-            raise self._refusal(change)
+            raise self._refusal(Change(path, old, new, row))
         return mode is Mode.ADD_COLUMNS
 
     def _new_field(
@@ -301,7 +359,7 @@ class Conformer:
         if path in self.target.hinted:
             return
         have = normalize(column.type)
-        if self._may_change(path, pa.null(), have, column):
+        if self._may_change(path, pa.null(), have, self._first_row(column)):
             changes.append(Change(path, pa.null(), have, self._first_row(column)))
         else:
             self._rescue_all(path, column, rescued)

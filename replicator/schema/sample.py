@@ -13,24 +13,22 @@ A file that cannot be sampled (corrupt, unreadable) is left out: replicating it 
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.json as pajson
 import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
 
 from replicator.model import FileInfo
-from replicator.readers.base import CsvOptions, ReaderOptions
-from replicator.readers.compression import open_decompressed
+from replicator.readers import read_file
+from replicator.readers.badrows import BadRow
+from replicator.readers.base import ReaderOptions
 from replicator.readers.formats import resolve_format
-from replicator.readers.lines import LINE_COLUMN
 from replicator.readers.streams import open_stored
+from replicator.schema.conform import LEADING_ZERO
 from replicator.schema.types import normalize, unify_schemas
 
 DEFAULT_FILES = 1000
@@ -38,8 +36,6 @@ DEFAULT_BYTES = 256 * 1024 * 1024
 # Per file: a few hundred rows of typical data. Small, because every sampled file is opened
 # and parsed once more before it is replicated.
 DEFAULT_BLOCK = 64 * 1024
-
-_LEADING_ZERO = r"^\s*[+-]?0[0-9]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,119 +76,74 @@ def sample_schema(
 def file_schema(
     fs: AbstractFileSystem, file: FileInfo, options: ReaderOptions, block: int
 ) -> pa.Schema | None:
-    """The schema of ``file``'s first block, or None when it cannot be read."""
+    """The schema of ``file``'s first block, or None when it cannot be read.
+
+    Read by the file's own reader, so that encodings, JSON documents, CSV null rules, the
+    guards against Arrow's crashes and ``--no-infer-types`` apply as they will when it is
+    replicated; a Parquet file gives its footer's schema without reading rows.
+    """
     try:
         fmt = resolve_format(file.key, options)
+        if fmt == "raw":
+            return None
         if fmt == "parquet":
             with open_stored(fs, file.path) as stored:
                 schema = pq.read_schema(stored)
-            return pa.schema([f.with_type(normalize(f.type)) for f in schema])
-        if fmt == "lines":
-            return pa.schema([(LINE_COLUMN, pa.string())])
-        if fmt == "raw":
-            return None
-        with open_decompressed(fs, file.path, file.key, options.compression) as source:
-            if fmt in ("csv", "tsv"):
-                return _csv_schema(source.stream, options.csv, block, "\t" if fmt == "tsv" else ",")
-            data = source.stream.read(block)
-        return _json_schema(data)
+        else:
+            sampling = dataclasses.replace(
+                options, chunk_size=max(block, 1024), system_columns=False, schema=None
+            )
+            chunks = read_file(fs, file, sampling, on_bad_row=_ignore)
+            try:
+                schema = next(chunks).items.schema
+            finally:
+                close = getattr(chunks, "close", None)
+                if callable(close):
+                    close()
+            if fmt in ("csv", "tsv") and options.infer_types:
+                schema = _keep_leading_zeros(fs, file, sampling, fmt, schema)
+        return pa.schema([f.with_type(normalize(f.type)) for f in schema])
     except Exception:  # any decoder's error (EOFError, IsalError, ...): the run reports it
         return None
 
 
-# -- CSV -------------------------------------------------------------------------------------
-
-
-def _csv_schema(stream: object, csv: CsvOptions, block: int, default_delimiter: str) -> pa.Schema:
-    from replicator.readers.csv import csv_read_options  # noqa: PLC0415 - avoids an import cycle
-
-    read, parse, convert = csv_read_options(csv, block, default_delimiter)
-    with pacsv.open_csv(
-        stream, read_options=read, parse_options=parse, convert_options=convert
-    ) as reader:
-        first = _first_batch(reader)
-    schema = first.schema
-    numeric = [
-        i
-        for i, f in enumerate(schema)
-        if pa.types.is_integer(f.type)
-        or pa.types.is_floating(f.type)
-        or pa.types.is_decimal(f.type)
-    ]
-    if numeric:
-        schema = _keep_leading_zeros(schema, numeric, stream, csv, block, default_delimiter)
-    return pa.schema([f.with_type(normalize(f.type)) for f in schema])
-
-
-def _first_batch(reader: pacsv.CSVStreamingReader) -> pa.RecordBatch:
-    try:
-        return reader.read_next_batch()
-    except StopIteration:
-        return pa.RecordBatch.from_pylist([], schema=reader.schema)
+def _ignore(_row: BadRow) -> None:
+    """Bad rows of a sample: the run reports them when it reads the file."""
 
 
 def _keep_leading_zeros(
-    schema: pa.Schema,
-    numeric: list[int],
-    stream: object,
-    csv: CsvOptions,
-    block: int,
-    default_delimiter: str,
+    fs: AbstractFileSystem, file: FileInfo, options: ReaderOptions, fmt: str, schema: pa.Schema
 ) -> pa.Schema:
-    """``schema`` with numeric columns that hold a number written with a leading zero as text."""
-    from replicator.readers.csv import csv_read_options  # noqa: PLC0415 - see _csv_schema
-
-    seek = getattr(stream, "seek", None)
-    if not callable(seek) or not getattr(stream, "seekable", lambda: True)():
+    """``schema`` with each numeric column that holds a number written with a leading zero
+    (``08123``, ``007``; not ``0`` or ``0.5``) as text, so zip codes and identifiers keep
+    their zeros."""
+    numeric = [
+        i
+        for i, f in enumerate(schema)
+        if (pa.types.is_integer(f.type) or pa.types.is_floating(f.type))
+        and f.name not in dict(options.csv.column_types or ())
+    ]
+    if not numeric:
         return schema
-    seek(0)
-    names = [schema.field(i).name for i in numeric]
-    read, parse, convert = csv_read_options(
-        csv, block, default_delimiter, text_columns=tuple(names)
+    names = tuple(schema.field(i).name for i in numeric)
+    declared = (*(options.csv.column_types or ()), *((name, "string") for name in names))
+    as_text = dataclasses.replace(
+        options, csv=dataclasses.replace(options.csv, column_types=declared)
     )
-    with pacsv.open_csv(
-        stream, read_options=read, parse_options=parse, convert_options=convert
-    ) as reader:
-        texts = _first_batch(reader)
+    chunks = read_file(fs, file, as_text, on_bad_row=_ignore)
+    try:
+        texts = next(chunks).items
+    finally:
+        close = getattr(chunks, "close", None)
+        if callable(close):
+            close()
     for index, name in zip(numeric, names, strict=True):
+        if name not in texts.schema.names:
+            continue
         column = texts.column(name)
-        if pc.any(pc.match_substring_regex(column, _LEADING_ZERO)).as_py():
+        if (
+            pa.types.is_string(column.type)
+            and pc.any(pc.match_substring_regex(column, LEADING_ZERO)).as_py()
+        ):
             schema = schema.set(index, schema.field(index).with_type(pa.string()))
     return schema
-
-
-# -- JSON ------------------------------------------------------------------------------------
-
-
-def _json_schema(data: bytes) -> pa.Schema:
-    """The types of the whole lines of ``data``: Arrow's inference on the block, or, where Arrow
-    refuses the block (mixed types, a line that is not an object), on the objects alone, line
-    by line (a sample is small)."""
-    cut = data.rfind(b"\n") + 1
-    lines = data[:cut] if cut else data
-    try:
-        return _infer_json(lines)
-    except pa.ArrowInvalid:
-        pass
-    schemas = []
-    for line in lines.splitlines():
-        try:
-            value = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(value, dict):
-            with contextlib.suppress(pa.ArrowInvalid):
-                schemas.append(_infer_json(line + b"\n"))
-    return unify_schemas(schemas)
-
-
-def _infer_json(data: bytes) -> pa.Schema:
-    first = data.lstrip()[:1]
-    if first and first != b"{":
-        # Arrow's reader crashes on some blocks that do not start with an object.
-        raise pa.ArrowInvalid("not an object")
-    table = pajson.read_json(
-        pa.BufferReader(data),
-        read_options=pajson.ReadOptions(use_threads=False, block_size=max(len(data), 1)),
-    )
-    return pa.schema([f.with_type(normalize(f.type)) for f in table.schema])
