@@ -147,6 +147,12 @@ class JsonBlockParser:
         block stays one parse instead of a parse per line."""
         assert self.pipeline is not None
         schema = pa.schema([f for f in self.pipeline if json_can_produce(f.type)])
+        try:
+            # Fields known: Arrow parses the block's pieces on several threads.
+            return parse(data, schema)
+        except pa.ArrowInvalid as exc:
+            if isinstance(exc, NotAnObject):
+                raise
         for _ in range(len(schema) + 1):
             try:
                 return parse(data, schema, grow=True)
