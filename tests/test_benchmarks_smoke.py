@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -17,9 +18,23 @@ import pytest
 
 from tests.benchmarks import baseline
 from tests.benchmarks.cases import Case, Target, replicator, timed_view
-from tests.benchmarks.corpus import Corpus, ensure_corpus, load_manifest, table_for
+from tests.benchmarks.corpus import (
+    Corpus,
+    SourceFile,
+    drift_plan,
+    ensure_corpus,
+    load_manifest,
+    table_for,
+)
 from tests.benchmarks.measure import Measurement, measure
-from tests.benchmarks.suite import REPO, CaseResult, ToolResult, local_env, significantly_over
+from tests.benchmarks.suite import (
+    REPO,
+    CaseResult,
+    ToolResult,
+    local_env,
+    log_report,
+    significantly_over,
+)
 from tests.benchmarks.viewcost import Meter
 
 TINY = 0.002  # jsonl: 4 files of 2,000 rows; csv: 2,000 rows a file; parquet: 1,000
@@ -56,6 +71,42 @@ def test_a_corpus_is_reused_only_while_its_manifest_matches(tmp_path: Path) -> N
     assert load_manifest(tmp_path, "csv") is None
     redone = ensure_corpus(tmp_path, "csv", 7, 2 * TINY)
     assert _bytes_of(redone.root).keys() == {f.key for f in bigger.files}
+
+
+def test_the_drift_corpus_is_jsonl_with_types_that_drift(tmp_path: Path) -> None:
+    # At scale 1: floats only beyond the first 1,000 files (replicator's sample), new fields in
+    # 10% of the files, one of them in the sample's half, one only beyond it.
+    plans = [drift_plan(i, 2000) for i in range(2000)]
+    floats = [i for i, p in enumerate(plans) if p.floats_from is not None]
+    assert min(floats) >= 1000
+    assert len(floats) == 100
+    assert {p.floats_from for p in plans} == {None, 1000}
+    fields = {i: p.new_fields for i, p in enumerate(plans) if p.new_fields}
+    assert len(fields) == 200
+    assert {f for i, new in fields.items() if i < 1000 for f in new} == {"coupon"}
+    assert {f for i, new in fields.items() if i >= 1000 for f in new} == {"coupon", "referrer"}
+
+    plain = ensure_corpus(tmp_path, "jsonl", 7, 0.005)  # 10 files: the 6th drifts
+    drift = ensure_corpus(tmp_path, "drift", 7, 0.005)
+    assert [f.key for f in drift.files] == [f.key for f in plain.files]
+    assert [f.rows for f in drift.files] == [f.rows for f in plain.files]
+    assert 1 < drift.size / plain.size < 1.05
+    for index in range(10):
+        table, same = (
+            pajson.read_json(pa.input_stream(str(c.paths()[index]), compression="gzip"))
+            for c in (drift, plain)
+        )
+        assert table.equals(table_for("drift", 7, 0.005, index))
+        new = [n for n in table.column_names if n not in same.column_names]
+        assert new == (["coupon", "referrer"] if index == 5 else [])
+        latency = table.column("latency_ms").to_pylist()
+        if index == 5:
+            assert latency[:1000] == same.column("latency_ms").to_pylist()[:1000]
+            assert all(v % 1 == 0.5 for v in latency[1000:])
+        else:
+            assert table.column("latency_ms").equals(same.column("latency_ms"))
+        # All but the drifted values are those of the file without drift.
+        assert table.drop_columns(["latency_ms", *new]).equals(same.drop_columns("latency_ms"))
 
 
 def test_the_corpora_hold_what_the_issue_asks_for(tmp_path: Path) -> None:
@@ -218,6 +269,56 @@ def test_the_view_at_a_high_rate_scales_its_cost_when_frames_cost_more_than_thei
     assert cheap.view_estimate == pytest.approx(0.01)
 
 
+def test_the_drift_case_reads_the_log_and_judges_the_files_read_again(tmp_path: Path) -> None:
+    def record(ts: float, event: str, **fields: object) -> str:
+        return json.dumps({"ts": ts, "event": event, **fields}) + "\n"
+
+    log = tmp_path / "events.jsonl"
+    restarted = {"key": "a.jsonl", "size": 1, "etag": None, "mtime": 0}
+    log.write_text(
+        record(10.0, "run_started")
+        + record(10.5, "files_discovered", pending=20)
+        + record(12.0, "schema_changed", version=1, changes=["inferred"])
+        + record(13.0, "file_restarted", file=restarted, reason="schema version 2")
+        + record(13.0, "schema_changed", version=2, changes=["column x: int64 -> double"])
+        + record(14.0, "file_restarted", file=restarted, reason="schema version 3")
+        + "not JSON\n"
+        + record(15.0, "run_finished", summary={"files_reread": 2, "schema_changes": 2})
+    )
+    report = log_report(log)
+    assert report == {
+        "files_reread": 2,
+        "schema_changes": 2,
+        "files_restarted": 1,
+        "files_completed": 0,
+        "versions": ["column x: int64 -> double"],
+        "inference_s": 1.5,
+    }
+    log.write_text(record(10.0, "run_started"))  # killed before its end
+    assert log_report(log) is None
+
+    twenty = Corpus("drift", Path("."), 1, 1.0, (SourceFile("a", 1, 1),) * 20)
+    target = Target("ratio<=", 1.1, reread=0.1)
+    case = Case("drift", twenty, (replicator("a", "src"), replicator("b", "src")), target)
+    logged = dataclasses.replace(
+        case, tools=tuple(dataclasses.replace(t, log="events.jsonl") for t in case.tools)
+    )
+
+    def judged(case: Case, rereads: int, walls: tuple[float, float] = (1.0, 1.0)) -> CaseResult:
+        tools = [ToolResult("a", ""), ToolResult("b", "")]
+        for tool, wall in zip(tools, walls, strict=True):
+            done = {**report, "files_reread": rereads}
+            tool.runs.append(Measurement(wall, 1.0, 1, 0, 0, "", report=done))
+        return CaseResult(case, tools)
+
+    assert judged(logged, 2).reread_share == pytest.approx(0.1)
+    assert judged(logged, 2).verdict == "pass"
+    assert judged(logged, 3).verdict == "FAIL"  # 15% of the files read again
+    assert judged(logged, 0, (1.2, 1.0)).verdict == "FAIL"
+    assert judged(case, 0).verdict == "ERROR"  # no log: the rereads are not known
+    assert "|" not in target.describe()
+
+
 def test_the_sign_test_needs_nearly_every_round_over_the_limit() -> None:
     assert significantly_over([1.1] * 5, 1.03)
     assert not significantly_over([1.1] * 4 + [1.0], 1.03)
@@ -255,6 +356,7 @@ def test_the_suite_runs_end_to_end_at_a_tiny_scale(tmp_path: Path) -> None:
     expected = {
         "startup (empty source)",
         "jsonl",
+        "drift: jsonl whose types drift vs jsonl",
         "csv",
         "parquet",
         "bigcsv (default --inflight-limit 256 MiB)",
@@ -295,8 +397,24 @@ def test_the_suite_runs_end_to_end_at_a_tiny_scale(tmp_path: Path) -> None:
     assert progress["view_added"] == pytest.approx(loud["median_wall"] - quiet["median_wall"])
     assert progress["verdict"] in ("pass", "FAIL")
 
+    drift = cases["drift: jsonl whose types drift vs jsonl"]
+    assert drift["target"] == "ratio <= 1.1, read again <= 10% of files"
+    assert [(t["label"], t["corpus"]) for t in drift["tools"]] == [
+        ("replicator (drift)", "drift"),
+        ("replicator (jsonl, no drift)", "jsonl"),
+    ]
+    drifted, plain = (t["runs"][0]["report"] for t in drift["tools"])
+    # File 5 of 10 turns float half-way, past what the sample reads: read again once.
+    assert drifted["files_reread"] >= drifted["files_restarted"] >= 1
+    assert "column latency_ms: int64 -> double" in drifted["versions"]
+    assert drifted["inference_s"] is not None
+    assert (plain["files_reread"], plain["schema_changes"], plain["versions"]) == (0, 0, [])
+    assert drift["reread_share"] == drifted["files_reread"] / 10
+    assert drift["verdict"] in ("pass", "FAIL")
+
     table = (out / "results.md").read_text()
     assert table == done.stdout.strip() + "\n"
+    assert "replicator (drift): files read again" in table
     for name in expected:
         assert f"| {name} | replicator" in table
     assert "| csv | replicator | 8 | " in table

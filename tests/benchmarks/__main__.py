@@ -60,8 +60,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         type=_names,
-        default=plan.NAMES,
-        help="comma-separated cases, from: " + ",".join(plan.NAMES) + " (default: all)",
+        nargs="+",
+        action="extend",
+        default=None,
+        help="cases, separated by commas or spaces, from: "
+        + ",".join(plan.NAMES)
+        + " (default: all)",
     )
     parser.add_argument(
         "--aux-corpus",
@@ -81,6 +85,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    chosen = [name for names in args.only or [plan.NAMES] for name in names]
+    args.only = tuple(dict.fromkeys(chosen))  # each once, in the order given
     return args
 
 

@@ -18,6 +18,7 @@ MB = 1_000_000
 MIB = 1024 * 1024
 
 VIEW_REPORT = "view.json"
+EVENT_LOG = "events.jsonl"
 
 # argv for a run, given its fresh folder.
 Argv = Callable[[Path], list[str]]
@@ -29,20 +30,28 @@ class Tool:
     argv: Argv
     terminal: bool = False  # run on a pseudo-terminal (the live progress view needs one)
     report: str = ""  # a JSON file the command writes in its run folder, kept with each run
+    # A file of its run folder that takes the command's stdout: replicator's JSON-lines log,
+    # whose run_finished record (and schema events) is kept with each run (``suite.log_report``).
+    log: str = ""
+    corpus: Corpus | None = None  # what it reads, when not the case's corpus
 
 
 @dataclass(frozen=True)
 class Target:
     """What a case must meet. ``kind``: ``ratio<=`` (wall time over the second tool's),
     ``rss<=`` (peak RSS, bytes) or ``view<=`` (what the live view costs, as a share of the wall
-    time of the run without it; see ``viewcost.py``)."""
+    time of the run without it; see ``viewcost.py``). ``reread``: also, at most this share of
+    the files read again because the schema changed, in every run of the first tool (which
+    must log, ``Tool.log``)."""
 
     kind: str
     limit: float
+    reread: float | None = None
 
     def describe(self) -> str:
         if self.kind == "ratio<=":
-            return f"ratio <= {self.limit:g}"
+            rereads = "" if self.reread is None else f", read again <= {self.reread:.0%} of files"
+            return f"ratio <= {self.limit:g}{rereads}"
         if self.kind == "view<=":
             return f"view's cost <= {self.limit:.0%} of the run"
         return f"peak RSS <= {self.limit / MB:,.0f} MB"
@@ -84,6 +93,13 @@ def replicator(
         return [PYTHON, "-m", "replicator", command, src, out(run), "--state", state(run), *extra]
 
     return Tool(label, argv, terminal)
+
+
+def logged_replicator(label: str, corpus: Corpus) -> Tool:
+    """``replicate snapshot`` of ``corpus`` with its JSON-lines log (stdout) kept: its summary
+    counts the files read again and the schema's changes."""
+    tool = replicator(label, str(corpus.root), "--log-format", "json")
+    return Tool(label, tool.argv, log=EVENT_LOG, corpus=corpus)
 
 
 def timed_view(label: str, src: str, frames_per_second: float | None = None) -> Tool:

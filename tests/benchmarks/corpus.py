@@ -3,11 +3,12 @@
 At ``scale=1.0`` (the issue's sizes):
 
 - ``jsonl``: 2,000 gzip'd JSON-lines files of 2,000 event rows each, 100 files per folder;
+- ``drift``: the same files with the same rows, but whose types drift (see ``drift_plan``);
 - ``csv``: 8 CSV files of 1,000,000 rows, 8 columns of mixed types;
 - ``parquet``: 16 Parquet files of 500,000 rows with the CSV schema (snappy, pyarrow defaults);
 - ``bigcsv``: one CSV file of about 2 GiB.
 
-A scale shrinks the number of small files (``jsonl``), the rows per file (``csv``, ``parquet``)
+A scale shrinks the number of small files (``jsonl``, ``drift``), the rows per file (``csv``, ``parquet``)
 or the bytes (``bigcsv``). Each corpus lives in ``<data>/<name>/`` and its manifest in
 ``<data>/<name>.manifest.json``, outside the folder that is replicated. The manifest is written
 last, so an interrupted generation is redone.
@@ -31,11 +32,14 @@ from tests.benchmarks import synth
 
 # Bump when the generated content changes, so old corpora are regenerated.
 GENERATOR_VERSION = 1
-CORPORA = ("jsonl", "csv", "parquet", "bigcsv")
+CORPORA = ("jsonl", "drift", "csv", "parquet", "bigcsv")
 
 _JSONL_FILES = 2_000
 _JSONL_ROWS = 2_000
 _JSONL_PER_FOLDER = 100
+# drift: one file in this many gets new fields, one in this many after the first half turns float.
+_NEW_FIELDS_EVERY = 10
+_FLOATS_EVERY = 10
 _CSV_FILES = 8
 _CSV_ROWS = 1_000_000
 _PARQUET_FILES = 16
@@ -138,23 +142,63 @@ def _scaled(count: int, scale: float) -> int:
     return max(1, round(count * scale))
 
 
+@dataclass(frozen=True)
+class DriftPlan:
+    floats_from: int | None  # the first row whose latency_ms is a float (None: none is)
+    new_fields: tuple[str, ...]  # fields the file has that plain events lack
+
+
+def drift_plan(index: int, files: int) -> DriftPlan:
+    """How file ``index`` of a ``drift`` corpus of ``files`` files drifts from ``jsonl``'s.
+
+    The first half of the files (1,000 at scale 1: replicator's default schema sample,
+    ``--schema-sample-files``, takes the first block of the first 1,000 files by key) has no
+    float: latency_ms reads as an integer there. After it, one file in ``_FLOATS_EVERY``
+    turns float half-way (its first rows whole numbers, the later ones with .5), past the
+    64 KiB an inference would read of it. One file in ``_NEW_FIELDS_EVERY`` (10%) has new fields
+    in all its rows: ``coupon`` in both halves (the sample sees it), ``referrer`` too in the
+    second half only (no sample sees it).
+    """
+    half = files // 2
+    after = index >= half
+    floats = after and (index - half) % _FLOATS_EVERY == 0
+    new: tuple[str, ...] = ()
+    if index % _NEW_FIELDS_EVERY == _NEW_FIELDS_EVERY // 2:
+        new = ("coupon", "referrer") if after else ("coupon",)
+    return DriftPlan(_JSONL_ROWS // 2 if floats else None, new)
+
+
 def table_for(name: str, seed: int, scale: float, index: int) -> pa.Table:
-    """The rows of file ``index`` of corpus ``name`` (not ``bigcsv``, built batch by batch)."""
-    if name == "jsonl":
-        return synth.events(synth.derive_seed(seed, name, index), _JSONL_ROWS, index * _JSONL_ROWS)
+    """The rows of file ``index`` of corpus ``name`` (not ``bigcsv``, built batch by batch).
+
+    A ``drift`` file has the rows of the same ``jsonl`` file, drifted (``drift_plan``)."""
+    if name in ("jsonl", "drift"):
+        seeded = synth.derive_seed(seed, "jsonl", index)
+        table = synth.events(seeded, _JSONL_ROWS, index * _JSONL_ROWS)
+        if name == "jsonl":
+            return table
+        plan = drift_plan(index, _scaled(_JSONL_FILES, scale))
+        drift_seed = synth.derive_seed(seed, name, index)
+        return synth.drifted(
+            table, drift_seed, floats_from=plan.floats_from, new_fields=plan.new_fields
+        )
     rows = _scaled(_CSV_ROWS if name == "csv" else _PARQUET_ROWS, scale)
     return synth.mixed(synth.derive_seed(seed, name, index), rows, index * rows)
 
 
-def _jsonl(root: Path, seed: int, scale: float) -> list[SourceFile]:
+def _jsonl(root: Path, seed: int, scale: float, name: str = "jsonl") -> list[SourceFile]:
     files = []
     for i in range(_scaled(_JSONL_FILES, scale)):
         key = f"day={i // _JSONL_PER_FOLDER:03d}/events-{i:05d}.jsonl.gz"
-        table = table_for("jsonl", seed, scale, i)
+        table = table_for(name, seed, scale, i)
         # mtime=0: the same seed gives the same bytes.
         data = gzip.compress(synth.jsonl_text(table), compresslevel=6, mtime=0)
         files.append(_put(root, key, data, table.num_rows))
     return files
+
+
+def _drift(root: Path, seed: int, scale: float) -> list[SourceFile]:
+    return _jsonl(root, seed, scale, "drift")
 
 
 def _csv(root: Path, seed: int, scale: float) -> list[SourceFile]:
@@ -213,6 +257,7 @@ def _put(root: Path, key: str, data: bytes, rows: int) -> SourceFile:
 
 _GENERATORS: dict[str, Callable[[Path, int, float], list[SourceFile]]] = {
     "jsonl": _jsonl,
+    "drift": _drift,
     "csv": _csv,
     "parquet": _parquet,
     "bigcsv": _bigcsv,

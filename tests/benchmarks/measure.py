@@ -51,15 +51,19 @@ def measure(
     cwd: str,
     timeout: float,
     terminal: bool = False,
+    stdout: str | None = None,
 ) -> Measurement:
-    """Run ``command`` to completion. Blocks; kills it after ``timeout`` seconds."""
+    """Run ``command`` to completion. Blocks; kills it after ``timeout`` seconds. Its stdout
+    goes to the file ``stdout`` if given (not on a terminal), else nowhere."""
+    if terminal and stdout is not None:
+        raise ValueError("a command on a terminal writes its stdout there")
     with tempfile.TemporaryDirectory(prefix="measure-") as folder:
         result = os.path.join(folder, "result.json")
         wrapped = [sys.executable, "-S", _PEAK, result, "--", *command]
         if terminal:
             code, size, tail, timed_out, wall = _run_on_pty(wrapped, env, cwd, timeout)
         else:
-            code, size, tail, timed_out, wall = _run(wrapped, env, cwd, timeout)
+            code, size, tail, timed_out, wall = _run(wrapped, env, cwd, timeout, stdout)
         try:
             with open(result, encoding="utf-8") as f:
                 measured = json.load(f)
@@ -80,15 +84,23 @@ def measure(
 _Outcome = tuple[int, int, str, bool, float]
 
 
-def _run(command: Sequence[str], env: Mapping[str, str], cwd: str, timeout: float) -> _Outcome:
-    with tempfile.TemporaryFile() as err:
+def _run(
+    command: Sequence[str],
+    env: Mapping[str, str],
+    cwd: str,
+    timeout: float,
+    stdout: str | None = None,
+) -> _Outcome:
+    with contextlib.ExitStack() as stack:
+        err = stack.enter_context(tempfile.TemporaryFile())
+        out = subprocess.DEVNULL if stdout is None else stack.enter_context(open(stdout, "wb"))
         started = time.perf_counter()
         proc = subprocess.Popen(
             command,
             env=dict(env),
             cwd=cwd,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
+            stdout=out,
             stderr=err,
             start_new_session=True,
         )

@@ -14,6 +14,7 @@ from tests.benchmarks.cases import (
     Case,
     Target,
     compare,
+    logged_replicator,
     replicator,
     timed_view,
 )
@@ -26,6 +27,10 @@ NAMES = (*CORPORA, *EXTRAS)
 
 # The issue's targets (2-core machine, ratios from the same run).
 _RATIO_TARGETS = {"csv": 1.2, "parquet": 1.2, "jsonl": 1.0}
+# Issue 15: replicator on the drift corpus within 10% of itself on jsonl (the same rows without
+# drift), and at most 10% of the files read again because the schema changed.
+_DRIFT_RATIO = 1.1
+_DRIFT_REREAD = 0.1
 _SMALL_LIMIT = 64 * MIB
 _SMALL_LIMIT_RSS = 400 * MB
 _OVER_LIMIT_RSS = 300 * MB
@@ -46,6 +51,8 @@ class Options:
 
 def corpora_needed(names: Sequence[str], aux: str) -> list[str]:
     needed = [n for n in CORPORA if n in names]
+    if "drift" in names and "jsonl" not in needed:
+        needed.append("jsonl")  # the drift case's reference
     if "memory" in names and "bigcsv" not in needed:
         needed.append("bigcsv")
     if {"s3", "watch", "progress"} & set(names) and aux not in needed:
@@ -95,10 +102,24 @@ def _corpus_cases(options: Options, corpora: dict[str, Corpus]) -> list[Case]:
             target = Target("rss<=", limit + _OVER_LIMIT_RSS)
             label = f"bigcsv (default --inflight-limit {limit // MIB} MiB)"
             cases.append(compare(label, corpora["bigcsv"], options.concurrency, target))
+        elif name == "drift":
+            cases.append(_drift_case(corpora["drift"], corpora["jsonl"]))
         else:
             target = Target("ratio<=", _RATIO_TARGETS[name])
             cases.append(compare(name, corpora[name], options.concurrency, target))
     return cases
+
+
+def _drift_case(drift: Corpus, plain: Corpus) -> Case:
+    """Replicator on files whose types drift against replicator on the same rows without drift,
+    both logging JSON lines (stdout, kept) so that each run says how many files it read again;
+    their log costs both the same."""
+    tools = (
+        logged_replicator("replicator (drift)", drift),
+        logged_replicator("replicator (jsonl, no drift)", plain),
+    )
+    target = Target("ratio<=", _DRIFT_RATIO, reread=_DRIFT_REREAD)
+    return Case("drift: jsonl whose types drift vs jsonl", drift, tools, target)
 
 
 def _small_limit_case(big: Corpus) -> Case:

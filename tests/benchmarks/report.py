@@ -120,7 +120,8 @@ def markdown(
             + ", ".join(busy)
             + "; those times are skewed."
         )
-    lines += [f"- {note}" for note in [*map(_view_note, _view_cases(results)), *notes]]
+    logged = [note for r in results if (note := _reread_note(r))]
+    lines += [f"- {note}" for note in [*map(_view_note, _view_cases(results)), *logged, *notes]]
     return "\n".join(lines) + "\n"
 
 
@@ -159,15 +160,64 @@ def _view_note(result: CaseResult) -> str:
     )
 
 
+def _reread_note(result: CaseResult) -> str:
+    """For tools that logged (the drift case): the files read again because the schema changed,
+    the schema's changes, and how long inference took, over the runs."""
+    parts = []
+    for index, tool in enumerate(result.tools):
+        logs = result.logs(index)
+        if not logs:
+            continue
+        files = len(result.corpus_of(index).files)
+        rereads = [log["files_reread"] for log in logs]
+        distinct = max(log["files_restarted"] for log in logs)
+        changes = max(log["schema_changes"] for log in logs)
+        inference = [log["inference_s"] for log in logs if log["inference_s"] is not None]
+        part = (
+            f"{tool.label}: files read again {_spread(rereads)} of {files:,} "
+            f"({max(rereads) / max(1, files):.1%} at most; {distinct:,} distinct files at most), "
+            f"{changes:,} schema change(s)"
+        )
+        versions = max((log["versions"] for log in logs), key=len)
+        if versions:
+            part += " (" + "; ".join(versions) + ")"
+        if inference:
+            part += f", inference {statistics.median(inference):.2f} s (median)"
+        parts.append(part)
+    if not parts:
+        return ""
+    target = result.case.target
+    limit = (
+        f" Target: at most {target.reread:.0%} of the files read again in every run of the first "
+        f"tool ({'met' if (result.reread_share or 0) <= target.reread else 'MISSED'})."
+        if target is not None and target.reread is not None and result.reread_share is not None
+        else ""
+    )
+    return (
+        f"{result.case.name}: from each run's JSON-lines log (`--log-format json`, its "
+        "run_finished summary; inference: from the listing to the first schema); "
+        + "; ".join(parts)
+        + "."
+        + limit
+    )
+
+
+def _spread(values: Sequence[int]) -> str:
+    """``n`` for one value or all equal, else ``median (min to max)``."""
+    if min(values) == max(values):
+        return f"{values[0]:,}"
+    return f"{statistics.median(values):,.0f} ({min(values):,} to {max(values):,})"
+
+
 def _rule() -> str:
     return "|" + "---|" * (_HEADER.count("|") - 1)
 
 
 def _rows(result: CaseResult) -> list[str]:
     case = result.case
-    corpus = case.corpus
     rows = []
     for i, tool in enumerate(result.tools):
+        corpus = result.corpus_of(i)
         first = i == 0
         cells = [
             case.name if first else "",
@@ -221,6 +271,7 @@ def as_json(
                 "ratio": r.ratio,
                 "cpu_ratio": r.cpu_ratio,
                 "paired_ratios": r.paired,
+                "reread_share": r.reread_share,
                 "view_cost": r.view_cost,
                 "view_added": r.view_added,
                 "view_load": r.view_load,
@@ -232,13 +283,14 @@ def as_json(
                     {
                         "label": t.label,
                         "command": t.command,
+                        "corpus": r.corpus_of(i).name,
                         "median_wall": t.wall if t.runs else None,
                         "median_cpu": t.cpu if t.runs else None,
                         "peak_rss": t.peak_rss if t.runs else None,
                         "errors": t.errors,
                         "runs": [_run(m) for m in t.runs],
                     }
-                    for t in r.tools
+                    for i, t in enumerate(r.tools)
                 ],
             }
             for r in results

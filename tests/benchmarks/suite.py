@@ -66,6 +66,28 @@ class CaseResult:
             return None
         return self.tools[0].wall / self.tools[1].wall
 
+    def corpus_of(self, index: int) -> Corpus:
+        """What the ``index``-th tool reads."""
+        return self.case.tools[index].corpus or self.case.corpus
+
+    def logs(self, index: int) -> list[dict[str, Any]]:
+        """What each run of the ``index``-th tool logged (``log_report``), when it logs (and
+        every run's log was read)."""
+        if not self.case.tools[index].log:
+            return []
+        reports = [m.report for m in self.tools[index].runs if m.report is not None]
+        return reports if reports and len(reports) == len(self.tools[index].runs) else []
+
+    @property
+    def reread_share(self) -> float | None:
+        """The most files the first tool read again (schema changes) in one run, as a share of
+        its corpus's files; None without logs."""
+        logs = self.logs(0) if self.tools else []
+        files = len(self.corpus_of(0).files)
+        if not logs or not files:
+            return None
+        return max(int(log["files_reread"]) for log in logs) / files
+
     @property
     def cpu_ratio(self) -> float | None:
         """The same ratio for CPU time: steadier than wall time on a shared machine."""
@@ -135,6 +157,11 @@ class CaseResult:
                 met = False  # the A/B itself says the view costs more: it wins
         else:
             met = target.met(self.ratio)
+            if met is not None and target.reread is not None:
+                share = self.reread_share
+                if share is None:
+                    return "ERROR"  # no log said how many files were read again
+                met = met and share <= target.reread
         return "" if met is None else ("pass" if met else "FAIL")
 
 
@@ -165,7 +192,8 @@ def run_case(
     Before each run the dirty page cache is written out (``os.sync``, not timed): a tool that
     does not fsync its outputs would otherwise leave their write-back to slow down the next run.
     """
-    warm_cache(case.corpus)
+    for corpus in {id(c): c for c in (case.corpus, *(t.corpus for t in case.tools)) if c}.values():
+        warm_cache(corpus)
     env = case.env or local_env()
     busy, own, started = _busy_cpu(), _own_cpu(), time.monotonic()
     results = [ToolResult(t.label, _shown(t)) for t in case.tools]
@@ -178,20 +206,33 @@ def run_case(
             try:
                 _settle()
                 m = measure(
-                    tool.argv(run), env=env, cwd=str(REPO), timeout=timeout, terminal=tool.terminal
+                    tool.argv(run),
+                    env=env,
+                    cwd=str(REPO),
+                    timeout=timeout,
+                    terminal=tool.terminal,
+                    stdout=str(run / tool.log) if tool.log else None,
                 )
-                error = _failure(m) or check_outputs(run / "out", case.corpus)
+                error = _failure(m) or check_outputs(run / "out", tool.corpus or case.corpus)
                 if tool.report:
                     m = replace(m, report=_report(run / tool.report))
                     error = error or ("no report" if m.report is None else None)
+                elif tool.log:
+                    m = replace(m, report=log_report(run / tool.log))
+                    error = error or ("no run_finished record" if m.report is None else None)
             finally:
                 shutil.rmtree(run, ignore_errors=True)
             result.runs.append(m)
             if error:
                 result.errors.append(error)
+            reread = (
+                f", {m.report['files_reread']:,} read again"
+                if tool.log and m.report is not None
+                else ""
+            )
             log(
                 f"{case.name}: {tool.label} run {i + 1}/{runs}: {m.wall:.2f} s, "
-                f"CPU {m.cpu:.2f} s, peak RSS {m.peak_rss / MB:,.0f} MB"
+                f"CPU {m.cpu:.2f} s, peak RSS {m.peak_rss / MB:,.0f} MB{reread}"
                 + (f"; {error}" if error else "")
             )
     elapsed = time.monotonic() - started
@@ -209,6 +250,51 @@ def _report(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return report
+
+
+def log_report(path: Path) -> dict[str, Any] | None:
+    """What replicator's JSON-lines log (``--log-format json``) says of the schema stage, or
+    None without a ``run_finished`` record: from its summary, ``files_reread`` (reads of a file
+    again because the schema changed; a file read three times counts twice) and
+    ``schema_changes``; ``files_restarted``, the distinct files read again; ``versions``, what
+    each new version of the schema changed; and ``inference_s``, the seconds from the listing
+    (``files_discovered``) to the first schema (inferred, or stored)."""
+    summary: dict[str, Any] | None = None
+    restarted: set[str] = set()
+    versions: list[str] = []
+    discovered = inferred = None
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                event = record.get("event")
+                if event == "files_discovered" and discovered is None:
+                    discovered = record["ts"]
+                elif event == "schema_changed":
+                    if inferred is None:
+                        inferred = record["ts"]
+                    else:
+                        versions.append("; ".join(record.get("changes") or ()))
+                elif event == "file_restarted":
+                    restarted.add(record["file"]["key"])
+                elif event == "run_finished":
+                    summary = record["summary"]
+    except OSError:
+        return None
+    if summary is None:
+        return None
+    took = None if discovered is None or inferred is None else max(0.0, inferred - discovered)
+    return {
+        "files_reread": int(summary.get("files_reread", 0)),
+        "schema_changes": int(summary.get("schema_changes", 0)),
+        "files_restarted": len(restarted),
+        "files_completed": int(summary.get("files_completed", 0)),
+        "versions": versions,
+        "inference_s": took,
+    }
 
 
 def _settle() -> None:
@@ -274,4 +360,5 @@ def _shown(tool: Tool) -> str:
     """The command as a person would type it (paths of the run folder abbreviated)."""
     argv = tool.argv(Path("RUN"))
     argv[0] = "python" if argv[0] == sys.executable else argv[0]
-    return " ".join(argv) + (" (on a pty)" if tool.terminal else "")
+    shown = " ".join(argv) + (" (on a pty)" if tool.terminal else "")
+    return shown + (f" > RUN/{tool.log}" if tool.log else "")

@@ -1,7 +1,8 @@
 """Seeded synthetic rows, built column by column with Arrow kernels (no per-row Python).
 
 Two shapes: ``events`` (web events with a nested object, written as JSON lines) and ``mixed``
-(8 flat columns of mixed types, written as CSV and Parquet). The same seed gives the same rows
+(8 flat columns of mixed types, written as CSV and Parquet). ``drifted`` makes events drift: an
+integer column turned float part-way, new fields. The same seed gives the same rows
 with the same pyarrow version (``pyarrow.compute.random`` is the only source of randomness).
 """
 
@@ -37,6 +38,8 @@ def _phrases(count: int, commas: bool) -> pa.Array:
 _MESSAGES = _phrases(1000, commas=False)
 _NOTES = _phrases(1000, commas=True)
 _PAGES = pa.array([f"/products/{i}/details" for i in range(500)])
+_COUPONS = pa.array(["welcome", "spring sale", "free shipping", "loyalty", "bundle", "friends"])
+_REFERRERS = pa.array([f"https://partner-{i}.example/landing?campaign={i % 7}" for i in range(50)])
 
 
 def derive_seed(*parts: object) -> int:
@@ -111,6 +114,30 @@ def events(seed: int, rows: int, first_id: int) -> pa.Table:
             "device": device,
         }
     )
+
+
+# Fields that drifted events may have besides those of ``events`` (string values, some null).
+NEW_FIELDS = {"coupon": (_COUPONS, 0.5), "referrer": (_REFERRERS, 0.3)}
+DRIFTING_INT = "latency_ms"
+
+
+def drifted(
+    table: pa.Table, seed: int, *, floats_from: int | None, new_fields: tuple[str, ...]
+) -> pa.Table:
+    """``events`` with drift: from row ``floats_from`` on (0-based; None: no row), latency_ms
+    is a float with a fraction (its value plus 0.5; the rows before keep whole numbers, which
+    JSON writes as integers); each of ``new_fields`` (of ``NEW_FIELDS``) is added as a last
+    column, in every row (some null)."""
+    d = Draw(seed, table.num_rows)
+    if floats_from is not None:
+        index = table.schema.get_field_index(DRIFTING_INT)
+        whole = pc.cast(table.column(index), pa.float64())
+        later = pc.greater_equal(d.sequence(0), floats_from)
+        table = table.set_column(index, DRIFTING_INT, pc.if_else(later, pc.add(whole, 0.5), whole))
+    for name in new_fields:
+        values, nulls = NEW_FIELDS[name]
+        table = table.append_column(name, d.with_nulls(d.choice(values), nulls))
+    return table
 
 
 def mixed(seed: int, rows: int, first_id: int) -> pa.Table:
